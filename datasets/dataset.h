@@ -1,0 +1,72 @@
+// Image classification data sets: readers for the formats researchers have on disk.
+//   idx          MNIST / Fashion-MNIST (train-images-idx3-ubyte[.gz], t10k-*), gz or raw
+//   cifar10/100  the CIFAR binary versions (data_batch_N.bin / test_batch.bin; train.bin / test.bin)
+//   image_folder ImageNet-style trees root/<split>/<class>/<image>, decoded with OpenCV
+//   synthetic    generated class-dependent patterns, for tests and benchmarks
+// Readers validate sizes up front and raise DataError naming the file and the fix, so a
+// truncated download fails at open time, not hours into a run. No LibTorch here.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "models/registry.h"
+
+namespace dyt {
+
+// A missing, unreadable, truncated or corrupt data file. Exit status 3.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ImageSample {
+  cv::Mat image;  // HxWxC uint8, RGB order for colour
+  int64_t label = 0;
+};
+
+class ImageDataset {
+ public:
+  virtual ~ImageDataset() = default;
+  virtual int64_t size() const = 0;
+  virtual ImageSample get(int64_t index) const = 0;  // thread-safe
+  virtual int64_t num_classes() const = 0;
+  virtual int64_t channels() const = 0;
+  virtual int64_t native_size() const = 0;  // side of the stored images, 0 if they vary
+  virtual std::string describe() const = 0;
+};
+using DatasetPtr = std::shared_ptr<const ImageDataset>;
+
+struct DatasetRequest {
+  std::string root;           // "" = the type's default root
+  std::string split;          // "train" or "val"
+  // synthetic only
+  int64_t synthetic_size = 1024, synthetic_classes = 10, synthetic_image = 32, synthetic_channels = 3;
+  uint64_t seed = 0;
+};
+
+struct DatasetType {
+  std::string help;
+  std::string default_root;   // "" = none; the user must give data.root
+  std::vector<double> mean, std;  // normalisation defaults
+  std::function<DatasetPtr(const DatasetRequest&)> open;
+};
+
+const Registry<DatasetType>& dataset_registry();
+
+// A view of the first `n` samples of a data set (n <= 0: all of them).
+DatasetPtr subset(DatasetPtr base, int64_t n);
+
+// Low-level readers, exposed for tests.
+struct IdxArray {
+  std::vector<int32_t> dims;
+  std::vector<uint8_t> data;
+};
+IdxArray read_idx(const std::string& path);  // gz or raw; unsigned-byte IDX only
+
+}  // namespace dyt

@@ -1,0 +1,56 @@
+// Fused DyT CPU kernels, compiled once per instruction set (dyt_cpu_{scalar,avx2,avx512}.cpp from
+// the single body in dyt_cpu_impl.h) and picked at run time from what the processor supports.
+// No LibTorch here: the caller (dyt_op.cpp) splits the work over threads and owns the tensors.
+//
+// Memory layout: x is contiguous and seen as `units` segments of `len` elements.
+//   channels-last  (rows):   unit = one token, len = C, parameters vary along the segment.
+//   channels-first (planes): unit = one (n, c) plane, len = H*W, parameters constant on it,
+//                            channel of unit u is u % C.
+// Arithmetic is fp32 for fp32 and bf16 data (bf16 is rounded to nearest-even on store).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dyt::cpu {
+
+enum class DType { f32, bf16 };
+
+struct Segments {
+  int64_t begin, end;  // units to process
+  int64_t len;         // elements per unit
+  int64_t channels;    // C
+  bool channels_first;
+};
+
+// Backward sums of one work chunk. dweight/dbias have C entries, zeroed by the caller.
+struct Partials {
+  double* dweight;
+  double* dbias;
+  double dalpha;
+};
+
+struct Kernels {
+  const char* isa;
+  int width;  // fp32 lanes
+  // y = w * tanh(alpha * x) + b
+  void (*forward)(const void* x, void* y, DType dt, const Segments& s, float alpha, const float* w,
+                  const float* b);
+  // dx = dy * w * alpha * (1 - t^2); accumulates dweight += dy * t, dbias += dy,
+  // dalpha += dy * w * x * (1 - t^2) into p. dx may be null (x does not need a gradient).
+  void (*backward)(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
+                   const float* w, Partials& p);
+  // Element-wise tanh with the kernels' approximation (for tests and benchmarks).
+  void (*tanh)(const float* x, float* y, int64_t n);
+};
+
+// The best kernels this processor runs; DYT_CPU_ISA=scalar|avx2|avx512 forces a lower one.
+const Kernels& best_kernels();
+// The kernels for one ISA, or nullptr when this processor lacks it.
+const Kernels* kernels_for(const std::string& isa);
+
+extern const Kernels kScalarKernels;
+extern const Kernels kAvx2Kernels;
+extern const Kernels kAvx512Kernels;
+
+}  // namespace dyt::cpu

@@ -1,0 +1,242 @@
+// The DyT operator: ATen reference and the fused op with its hand-written backward.
+// The fused op splits work over threads here and calls the raw-pointer kernels of dyt_cpu*.cpp
+// or dyt_cuda.cu. See dyt_op.h for the math.
+#include "models/norm/dyt_op.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "models/norm/dyt_cpu.h"
+#ifdef DYT_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "models/norm/dyt_cuda.h"
+#endif
+
+namespace dyt {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct Layout {
+  int64_t outer, channels, inner;
+};
+
+Layout layout_of(const Tensor& x, bool channels_first) {
+  TORCH_CHECK(x.dim() >= (channels_first ? 2 : 1), "dyt: input of shape ", x.sizes(),
+              channels_first ? " has no channel axis at dim 1" : " is a scalar");
+  if (!channels_first) {
+    int64_t C = x.size(-1);
+    return {C ? x.numel() / C : 0, C, 1};
+  }
+  int64_t N = x.size(0), C = x.size(1);
+  return {N, C, N * C ? x.numel() / (N * C) : 0};
+}
+
+Tensor param_f32(const Tensor& p, const Tensor& x) {
+  return p.to(x.device(), torch::kFloat).contiguous();
+}
+
+// ---- CPU -------------------------------------------------------------------------------------------
+cpu::DType cpu_dtype(const Tensor& x) { return x.scalar_type() == torch::kBFloat16 ? cpu::DType::bf16 : cpu::DType::f32; }
+
+cpu::Segments segments_of(const Layout& l, bool cf) {
+  cpu::Segments s;
+  s.channels = l.channels;
+  s.channels_first = cf;
+  s.len = cf ? l.inner : l.channels;
+  s.begin = 0;
+  s.end = cf ? l.outer * l.channels : l.outer;
+  return s;
+}
+
+Tensor forward_cpu(const Tensor& x, float alpha, const Tensor& w, const Tensor& b, bool cf) {
+  Tensor y = torch::empty_like(x);
+  if (x.numel() == 0) return y;
+  const cpu::Kernels& k = cpu::best_kernels();
+  const cpu::Segments all = segments_of(layout_of(x, cf), cf);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, all.len));
+  const void* xp = x.data_ptr();
+  void* yp = y.data_ptr();
+  const float* wp = w.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
+  const cpu::DType dt = cpu_dtype(x);
+  at::parallel_for(all.begin, all.end, grain, [&](int64_t begin, int64_t end) {
+    cpu::Segments s = all;
+    s.begin = begin, s.end = end;
+    k.forward(xp, yp, dt, s, alpha, wp, bp);
+  });
+  return y;
+}
+
+// Returns {dx (or undefined), dalpha [1], dweight [C], dbias [C]} in fp32 for the parameters.
+std::vector<Tensor> backward_cpu(const Tensor& x, const Tensor& dy, float alpha, const Tensor& w, bool cf,
+                                 bool need_dx) {
+  const Layout l = layout_of(x, cf);
+  const int64_t C = l.channels;
+  Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
+  const cpu::Segments all = segments_of(l, cf);
+  const int64_t units = all.end, elems = x.numel();
+  // Fixed chunks (by thread count and size) so the reduction order, hence the result, is
+  // reproducible run to run.
+  const int64_t nchunks =
+      units == 0 ? 0 : std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), units, elems / 16384 + 1}));
+  std::vector<double> dw(nchunks * C, 0.0), db(nchunks * C, 0.0), da(nchunks, 0.0);
+  const cpu::Kernels& k = cpu::best_kernels();
+  const void* xp = x.data_ptr();
+  const void* gp = dy.data_ptr();
+  void* dxp = need_dx ? dx.data_ptr() : nullptr;
+  const float* wp = w.data_ptr<float>();
+  const cpu::DType dt = cpu_dtype(x);
+  at::parallel_for(0, nchunks, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t ch = cb; ch < ce; ++ch) {
+      cpu::Segments s = all;
+      s.begin = units * ch / nchunks;
+      s.end = units * (ch + 1) / nchunks;
+      cpu::Partials p{dw.data() + ch * C, db.data() + ch * C, 0.0};
+      k.backward(xp, gp, dxp, dt, s, alpha, wp, p);
+      da[ch] = p.dalpha;
+    }
+  });
+  Tensor dweight = torch::zeros({C}, torch::kDouble), dbias = torch::zeros({C}, torch::kDouble);
+  double* dwp = dweight.data_ptr<double>();
+  double* dbp = dbias.data_ptr<double>();
+  double dalpha = 0.0;
+  for (int64_t ch = 0; ch < nchunks; ++ch) {
+    for (int64_t c = 0; c < C; ++c) dwp[c] += dw[ch * C + c], dbp[c] += db[ch * C + c];
+    dalpha += da[ch];
+  }
+  return {dx, torch::full({1}, dalpha, torch::kFloat), dweight.to(torch::kFloat), dbias.to(torch::kFloat)};
+}
+
+// ---- CUDA ------------------------------------------------------------------------------------------
+#ifdef DYT_WITH_CUDA
+cuda::DType cuda_dtype(const Tensor& x) {
+  switch (x.scalar_type()) {
+    case torch::kBFloat16: return cuda::DType::bf16;
+    case torch::kHalf: return cuda::DType::f16;
+    default: return cuda::DType::f32;
+  }
+}
+cuda::Shape cuda_shape(const Layout& l) { return {l.outer, l.channels, l.inner}; }
+void* current_stream(const Tensor& x) { return c10::cuda::getCurrentCUDAStream(x.device().index()).stream(); }
+
+Tensor forward_cuda(const Tensor& x, const Tensor& alpha, const Tensor& w, const Tensor& b, bool cf) {
+  Tensor y = torch::empty_like(x);
+  if (x.numel() == 0) return y;
+  cuda::forward(x.data_ptr(), y.data_ptr(), cuda_dtype(x), cuda_shape(layout_of(x, cf)), alpha.data_ptr<float>(),
+                w.data_ptr<float>(), b.data_ptr<float>(), current_stream(x));
+  return y;
+}
+
+std::vector<Tensor> backward_cuda(const Tensor& x, const Tensor& dy, const Tensor& alpha, const Tensor& w, bool cf,
+                                  bool need_dx) {
+  const Layout l = layout_of(x, cf);
+  auto fopts = x.options().dtype(torch::kFloat);
+  Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
+  Tensor dw = torch::zeros({l.channels}, fopts), db = torch::zeros({l.channels}, fopts),
+         da = torch::zeros({1}, fopts);
+  if (x.numel() == 0) return {dx, da, dw, db};
+  const cuda::Shape s = cuda_shape(l);
+  Tensor ws = torch::empty({cuda::backward_workspace_bytes(s)}, x.options().dtype(torch::kByte));
+  cuda::backward(x.data_ptr(), dy.data_ptr(), need_dx ? dx.data_ptr() : nullptr, cuda_dtype(x), s,
+                 alpha.data_ptr<float>(), w.data_ptr<float>(), dw.data_ptr<float>(), db.data_ptr<float>(),
+                 da.data_ptr<float>(), ws.data_ptr(), current_stream(x));
+  return {dx, da, dw, db};
+}
+#endif
+
+// ---- autograd -----------------------------------------------------------------------------------------
+class DyTFunction : public torch::autograd::Function<DyTFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& alpha, const Tensor& weight,
+                        const Tensor& bias, bool channels_first) {
+    Tensor x = x_in.contiguous();
+    ctx->save_for_backward({x, alpha, weight});
+    ctx->saved_data["cf"] = channels_first;
+    ctx->saved_data["bias_dtype"] = static_cast<int64_t>(bias.scalar_type());
+    Tensor w = param_f32(weight, x), b = param_f32(bias, x);
+    if (x.is_cpu()) return forward_cpu(x, alpha.item<float>(), w, b, channels_first);
+#ifdef DYT_WITH_CUDA
+    return forward_cuda(x, param_f32(alpha, x), w, b, channels_first);
+#else
+    TORCH_CHECK(false, "dyt fused: this build has no CUDA kernels");
+#endif
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const Tensor& x = saved[0];
+    const Tensor& alpha = saved[1];
+    const Tensor& weight = saved[2];
+    const bool cf = ctx->saved_data["cf"].toBool();
+    const auto bias_dtype = static_cast<torch::ScalarType>(ctx->saved_data["bias_dtype"].toInt());
+    Tensor dy = grads[0].to(x.scalar_type()).contiguous();
+    Tensor w = param_f32(weight, x);
+    const bool need_dx = ctx->needs_input_grad(0);
+    std::vector<Tensor> g;
+    if (x.is_cpu()) {
+      g = backward_cpu(x, dy, alpha.item<float>(), w, cf, need_dx);
+    } else {
+#ifdef DYT_WITH_CUDA
+      g = backward_cuda(x, dy, param_f32(alpha, x), w, cf, need_dx);
+#else
+      TORCH_CHECK(false, "dyt fused: this build has no CUDA kernels");
+#endif
+    }
+    return {g[0], g[1].to(alpha.scalar_type()), g[2].to(weight.scalar_type()), g[3].to(bias_dtype), Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor dyt_aten(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
+  Tensor t = torch::tanh(alpha * x);
+  if (!channels_first) return t * weight + bias;
+  std::vector<int64_t> shape(x.dim() - 1, 1);
+  shape[0] = weight.size(0);
+  return t * weight.view(shape) + bias.view(shape);
+}
+
+Tensor dyt_fused(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
+  std::string why;
+  TORCH_CHECK(dyt_fused_available(x.device(), x.scalar_type(), &why), "dyt fused: ", why);
+  const Layout l = layout_of(x, channels_first);
+  TORCH_CHECK(weight.numel() == l.channels && bias.numel() == l.channels, "dyt fused: weight/bias have ",
+              weight.numel(), "/", bias.numel(), " entries for ", l.channels, " channels");
+  return DyTFunction::apply(x, alpha, weight, bias, channels_first);
+}
+
+bool dyt_fused_available(const torch::Device& device, torch::ScalarType dtype, std::string* why) {
+  auto fail = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (device.is_cpu()) {
+    if (dtype != torch::kFloat && dtype != torch::kBFloat16)
+      return fail(std::string("CPU kernels take float32 and bfloat16, not ") + c10::toString(dtype));
+    return true;
+  }
+  if (device.is_cuda()) {
+    if (!dyt_cuda_compiled())
+      return fail("this build has no CUDA kernels (LibTorch without CUDA, or nvcc not found, or DYT_WITH_CUDA=OFF)");
+    if (dtype != torch::kFloat && dtype != torch::kBFloat16 && dtype != torch::kHalf)
+      return fail(std::string("CUDA kernels take float32, bfloat16 and float16, not ") + c10::toString(dtype));
+    return true;
+  }
+  return fail("no fused DyT kernel for device " + device.str());
+}
+
+bool dyt_cuda_compiled() {
+#ifdef DYT_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string dyt_cpu_isa() { return cpu::best_kernels().isa; }
+
+}  // namespace dyt

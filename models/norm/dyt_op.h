@@ -1,0 +1,35 @@
+// The DyT operator, y = weight * tanh(alpha * x) + bias, in two implementations:
+//   aten   plain tensor ops (what a PyTorch user writes); autograd derives the backward.
+//   fused  one pass over memory forward, one pass plus reductions backward, with a hand-written
+//          autograd backward that saves only x (and the parameters):
+//            t      = tanh(alpha * x)
+//            dx     = dy * weight * alpha * (1 - t^2)
+//            dalpha = sum(dy * weight * x * (1 - t^2))
+//            dweight[c] = sum over rows of dy * t,   dbias[c] = sum over rows of dy
+// The channel axis is the last one, or dim 1 when channels_first (NCHW, ConvNeXt's LayerNorm2d).
+// CPU kernels live in dyt_cpu*.cpp, CUDA kernels in dyt_cuda.cu; both take raw pointers.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace dyt {
+
+torch::Tensor dyt_aten(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
+                       const torch::Tensor& bias, bool channels_first);
+
+// Differentiable in x, alpha, weight, bias. weight/bias may be undefined (no affine).
+torch::Tensor dyt_fused(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
+                        const torch::Tensor& bias, bool channels_first);
+
+// Whether the fused op runs for tensors on `device` with `dtype`; if not, *why says why.
+bool dyt_fused_available(const torch::Device& device, torch::ScalarType dtype, std::string* why);
+
+// Whether the CUDA kernels were compiled into this build.
+bool dyt_cuda_compiled();
+
+// The CPU instruction set the fused kernels dispatch to ("avx512", "avx2" or "scalar").
+std::string dyt_cpu_isa();
+
+}  // namespace dyt

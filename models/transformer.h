@@ -1,0 +1,70 @@
+// Transformer building blocks shared by the ViT, MAE and wav2vec 2.0 models, matching timm's
+// module and parameter names (blocks.N.norm1, attn.qkv, attn.proj, mlp.fc1, mlp.fc2, ...).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "models/norm/norm.h"
+
+namespace dyt {
+
+// Stochastic depth per sample (timm DropPath): drops the whole residual branch of a sample with
+// probability p during training and scales the kept ones by 1 / (1 - p).
+torch::Tensor drop_path(const torch::Tensor& x, double p, bool training);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(int64_t dim, int64_t heads, bool qkv_bias);
+  // x [B, N, D]; key_padding_mask [B, N] true where padded (optional).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask = {});
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  int64_t heads;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t dim, int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+struct BlockOptions {
+  int64_t dim = 768, heads = 12;
+  double mlp_ratio = 4.0;
+  bool qkv_bias = true;
+  double drop_path = 0.0;
+  bool pre_norm = true;  // false: post-norm (wav2vec 2.0 Base / BERT): x = norm(x + f(x))
+};
+
+// Transformer block: pre-norm  x + attn(norm1(x)), x + mlp(norm2(x));
+//                    post-norm norm1(x + attn(x)),  norm2(x + mlp(x)).
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const BlockOptions& o, const NormFactory& norm);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask = {});
+  NormLayer norm1, norm2;
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+  BlockOptions opts;
+};
+TORCH_MODULE(Block);
+
+// Conv patch embedding: [B, C, H, W] -> [B, (H/p)*(W/p), D].
+class PatchEmbedImpl : public torch::nn::Module {
+ public:
+  PatchEmbedImpl(int64_t img_size, int64_t patch, int64_t in_chans, int64_t dim);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d proj{nullptr};
+  int64_t img_size, patch, grid, num_patches;
+};
+TORCH_MODULE(PatchEmbed);
+
+// timm's init for Linear layers: trunc_normal(std .02) weights, zero biases.
+void init_linear_timm(torch::nn::Module& m);
+
+// Fixed 2-D sin-cos position embedding (MAE), [grid*grid (+1 if cls), dim].
+torch::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid, bool cls_token);
+
+}  // namespace dyt

@@ -1,0 +1,143 @@
+// The typed experiment config and the planner that expands an experiment into runs.
+//
+//   YAML file --load/compose/override--> ConfigTree --plan--> RunSpec per (variant x seed)
+//
+// An experiment file holds the config keys below plus `variants:` (named override sets, e.g.
+// ln: {model.norm.type: layernorm}) and `seeds:`. Each run's config is the experiment's config,
+// then its variant's overrides, then the command line's --set overrides.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/transforms.h"
+#include "models/model.h"
+#include "runner/config.h"
+
+namespace dyt {
+
+struct DataOptions {
+  std::string dataset = "fashion_mnist";
+  std::string root;           // "" = the data set's default location
+  int64_t image_size = 0;     // 0 = the stored size
+  int64_t batch_size = 128;   // per process
+  int64_t eval_batch_size = 0;
+  int64_t train_subset = 0, val_subset = 0;  // first N samples; 0 = all
+  int64_t workers = 1, prefetch = 4;
+  std::vector<double> mean, std;  // empty = the data set's
+  int64_t synthetic_size = 2048, synthetic_classes = 10, synthetic_image = 32, synthetic_channels = 3;
+  AugmentOptions augment;
+  void visit(FieldVisitor& v);
+};
+
+struct OptimOptions {
+  std::string name = "adamw";
+  double lr = 0.0, blr = 0.0;  // give one: lr absolute, or blr with lr = blr * total batch / 256
+  std::vector<double> betas{0.9, 0.999};
+  double eps = 1e-8, weight_decay = 0.05, momentum = 0.9;
+  double layer_decay = 1.0;  // < 1: layer-wise lr decay (MAE/BEiT fine-tuning)
+  double clip_grad = 0.0;    // max global gradient norm; 0 = off
+  void visit(FieldVisitor& v);
+};
+
+struct ScheduleOptions {
+  int64_t epochs = 10;
+  double warmup_epochs = 1.0;
+  double min_lr = 1e-6;
+  std::string kind = "cosine";
+  void visit(FieldVisitor& v);
+};
+
+struct TrainOptions {
+  double label_smoothing = 0.1;
+  bool ema = false;
+  double ema_decay = 0.9999;
+  std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on CPU
+  int64_t max_steps = 0;           // stop after this many optimizer steps; 0 = the schedule's
+  int64_t eval_every = 1;          // epochs
+  int64_t log_every = 50;          // steps
+  int64_t checkpoint_every = 0;    // steps; 0 = at epoch ends only
+  int64_t keep_checkpoints = 2;
+  double max_grad_norm_diverged = 1e6;  // a gradient norm above this marks the run diverged
+  void visit(FieldVisitor& v);
+};
+
+struct RunOptions {
+  std::string device = "auto";
+  int64_t threads = 0;  // intra-op threads; 0 = all cores
+  void visit(FieldVisitor& v);
+};
+
+struct ReportOptions {
+  std::string row;       // table row label; "" = the model preset / experiment name
+  std::string column;    // table column label; "" = the variant name
+  std::string metric = "top1";
+  std::string baseline;  // column the delta is taken against; "" = the first column
+  void visit(FieldVisitor& v);
+};
+
+struct ExperimentConfig {
+  std::string description;
+  std::string task = "classification";
+  std::vector<int64_t> seeds{0};
+  std::string model_type = "vit";
+  std::unique_ptr<ModelOptions> model;
+  DataOptions data;
+  OptimOptions optim;
+  ScheduleOptions schedule;
+  TrainOptions train;
+  RunOptions run;
+  ReportOptions report;
+
+  ExperimentConfig();
+  ExperimentConfig(const ExperimentConfig& o);
+  ExperimentConfig& operator=(const ExperimentConfig& o);
+  ExperimentConfig(ExperimentConfig&&) = default;
+  ExperimentConfig& operator=(ExperimentConfig&&) = default;
+  void visit(FieldVisitor& v);
+  // Only the `model:` section (what `dyt model` reads from a preset).
+  void visit_model(FieldVisitor& v);
+
+ private:
+  std::string options_type_ = "vit";  // the model type `model` currently holds options for
+};
+
+struct RunSpec {
+  std::string experiment;  // e.g. smoke/vit_fmnist
+  std::string variant;     // e.g. ln
+  int64_t seed = 0;
+  ExperimentConfig config;
+  std::string resolved_yaml;  // what config.yaml holds
+  std::string identity;       // the part that must match to reuse results (no run: section)
+  std::filesystem::path dir;  // <out>/<experiment>/<variant>/seed<k>
+};
+
+struct PlanRequest {
+  std::vector<std::string> sets;      // --set overrides
+  std::vector<std::string> variants;  // empty = all
+  std::vector<int64_t> seeds;         // empty = the config's
+  std::filesystem::path out;          // results root
+};
+
+struct Experiment {
+  std::string name;
+  std::filesystem::path file;
+  ConfigTree tree;
+  std::vector<std::string> variant_names;  // in file order; {"default"} when none
+};
+
+// The suite's home (experiments/, configs/, results/): $DYT_HOME, else the current folder if it
+// has experiments/, else the source tree the binary was built from.
+std::filesystem::path suite_home();
+// Finds an experiment by name (experiments/<name>.yaml) or path; throws ConfigError otherwise.
+Experiment load_experiment(const std::string& name_or_path);
+// All experiment names under experiments/.
+std::vector<std::string> list_experiments();
+// Expands variants x seeds, validating every run's config (all problems reported at once).
+std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req);
+// Resolves the effective learning rate (lr, or blr * batch * world / 256).
+double effective_lr(const ExperimentConfig& c, int64_t world = 1);
+
+}  // namespace dyt

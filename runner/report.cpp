@@ -1,0 +1,213 @@
+#include "runner/report.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "runner/experiment.h"
+#include "runner/io.h"
+
+namespace dyt {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); }
+double sample_std(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / (v.size() - 1));
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// The text of one cell, in the given decimal style.
+std::string cell_text(const Cell& c, bool latex) {
+  std::vector<std::string> parts;
+  if (!c.values.empty()) {
+    std::string pm = latex ? " $\\pm$ " : " ± ";
+    std::string s = fmt::format("{:.2f}", mean(c.values));
+    if (c.values.size() > 1) s += pm + fmt::format("{:.2f}", sample_std(c.values));
+    s += fmt::format(" (n={})", c.values.size());
+    parts.push_back(s);
+  }
+  if (!c.diverged_steps.empty()) {
+    std::vector<std::string> steps;
+    for (auto st : c.diverged_steps) steps.push_back(std::to_string(st));
+    parts.push_back(fmt::format("diverged @ step {}", fmt::join(steps, ", ")));
+  }
+  if (c.missing > 0) parts.push_back(fmt::format("{} missing", c.missing));
+  if (parts.empty()) return latex ? "--" : "—";
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+std::string delta_text(const Cell* a, const Cell* base) {
+  if (!a || !base || a->values.empty() || base->values.empty()) return "—";
+  return fmt::format("{:+.2f}", mean(a->values) - mean(base->values));
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '_' || c == '%' || c == '&' || c == '#') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+const Cell* find_cell(const Table& t, const std::string& r, const std::string& c) {
+  auto it = t.cells.find({r, c});
+  return it == t.cells.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+std::string format_mean_std(const std::vector<double>& v, int decimals) {
+  if (v.empty()) return "—";
+  if (v.size() == 1) return fmt::format("{:.{}f}", v[0], decimals);
+  return fmt::format("{:.{}f} ± {:.{}f}", mean(v), decimals, sample_std(v), decimals);
+}
+
+Table build_table(const std::string& title, const std::string& metric, const std::string& baseline,
+                  const std::vector<RunRecord>& runs) {
+  Table t;
+  t.title = title, t.metric = metric;
+  t.higher_is_better = metric.find("loss") == std::string::npos;
+  for (const auto& r : runs) {
+    add_unique(t.rows, r.row);
+    add_unique(t.columns, r.column);
+    Cell& c = t.cells[{r.row, r.column}];
+    if (r.status == "finished" && r.summary.contains(metric) && r.summary[metric].is_number())
+      c.values.push_back(r.summary[metric].get<double>());
+    else if (r.status == "diverged")
+      c.diverged_steps.push_back(r.summary.value("diverged_step", int64_t{-1}));
+    else
+      ++c.missing;
+  }
+  t.baseline = !baseline.empty() && std::find(t.columns.begin(), t.columns.end(), baseline) != t.columns.end()
+                   ? baseline
+                   : (t.columns.empty() ? "" : t.columns.front());
+  return t;
+}
+
+namespace {
+std::vector<std::string> delta_columns(const Table& t) {
+  std::vector<std::string> out;
+  for (const auto& c : t.columns)
+    if (c != t.baseline) out.push_back(c);
+  return out;
+}
+std::string delta_header(const Table& t, const std::string& c) {
+  return t.columns.size() == 2 ? fmt::format("Δ ({} − {})", c, t.baseline) : fmt::format("Δ {}", c);
+}
+}  // namespace
+
+std::string render_markdown(const Table& t) {
+  std::string out = fmt::format("### {}\n\nmetric: {} ({} is better); mean ± sample std over seeds, n = seeds\n\n", t.title,
+                                t.metric, t.higher_is_better ? "higher" : "lower");
+  std::vector<std::string> head{"setting"};
+  head.insert(head.end(), t.columns.begin(), t.columns.end());
+  for (const auto& c : delta_columns(t)) head.push_back(delta_header(t, c));
+  out += "| " + fmt::format("{}", fmt::join(head, " | ")) + " |\n|";
+  for (size_t i = 0; i < head.size(); ++i) out += i == 0 ? "---|" : "---:|";
+  out += "\n";
+  for (const auto& r : t.rows) {
+    std::vector<std::string> line{r};
+    for (const auto& c : t.columns) {
+      const Cell* cell = find_cell(t, r, c);
+      line.push_back(cell ? cell_text(*cell, false) : "—");
+    }
+    for (const auto& c : delta_columns(t)) line.push_back(delta_text(find_cell(t, r, c), find_cell(t, r, t.baseline)));
+    out += "| " + fmt::format("{}", fmt::join(line, " | ")) + " |\n";
+  }
+  return out;
+}
+
+std::string render_csv(const Table& t) {
+  std::string out = "row,column,metric,mean,std,n,diverged,diverged_steps,missing,delta_vs_" + csv_quote(t.baseline) + "\n";
+  for (const auto& r : t.rows)
+    for (const auto& c : t.columns) {
+      const Cell* cell = find_cell(t, r, c);
+      if (!cell) continue;
+      std::string m = cell->values.empty() ? "" : fmt::format("{:.4f}", mean(cell->values));
+      std::string s = cell->values.size() > 1 ? fmt::format("{:.4f}", sample_std(cell->values)) : "";
+      std::string d;
+      const Cell* base = find_cell(t, r, t.baseline);
+      if (c != t.baseline && base && !base->values.empty() && !cell->values.empty())
+        d = fmt::format("{:.4f}", mean(cell->values) - mean(base->values));
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_quote(r), csv_quote(c), t.metric, m, s, cell->values.size(),
+                         cell->diverged_steps.size(), fmt::join(cell->diverged_steps, " "), cell->missing, d);
+    }
+  return out;
+}
+
+std::string render_latex(const Table& t) {
+  const auto deltas = delta_columns(t);
+  std::string out = "% " + t.title + " (" + t.metric + ")\n\\begin{tabular}{l" +
+                    std::string(t.columns.size() + deltas.size(), 'r') + "}\n\\toprule\nsetting";
+  for (const auto& c : t.columns) out += " & " + latex_escape(c);
+  for (const auto& c : deltas) out += " & $\\Delta$ " + latex_escape(c);
+  out += " \\\\\n\\midrule\n";
+  for (const auto& r : t.rows) {
+    out += latex_escape(r);
+    for (const auto& c : t.columns) {
+      const Cell* cell = find_cell(t, r, c);
+      out += " & " + (cell ? cell_text(*cell, true) : std::string("--"));
+    }
+    for (const auto& c : deltas) {
+      std::string d = delta_text(find_cell(t, r, c), find_cell(t, r, t.baseline));
+      out += " & " + (d == "—" ? std::string("--") : d);
+    }
+    out += " \\\\\n";
+  }
+  out += "\\bottomrule\n\\end{tabular}\n";
+  return out;
+}
+
+std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
+  Experiment e = load_experiment(experiment);
+  PlanRequest req;
+  req.out = out_root;
+  std::vector<RunSpec> runs = plan_runs(e, req);
+  std::vector<RunRecord> records;
+  std::string metric, baseline;
+  for (const auto& spec : runs) {
+    RunRecord r;
+    r.variant = spec.variant, r.seed = spec.seed;
+    r.row = spec.config.report.row.empty() ? e.name : spec.config.report.row;
+    r.column = spec.config.report.column.empty() ? spec.variant : spec.config.report.column;
+    if (metric.empty()) metric = spec.config.report.metric, baseline = spec.config.report.baseline;
+    const fs::path summary = spec.dir / "summary.json";
+    if (fs::exists(summary)) {
+      r.summary = read_json(summary);
+      r.status = r.summary.value("status", "missing");
+    } else {
+      r.status = "missing";
+    }
+    records.push_back(std::move(r));
+  }
+  Table t = build_table(e.name + (e.tree.at("description").IsDefined() ? ": " + e.tree.at("description").as<std::string>() : ""),
+                        metric, baseline, records);
+  const fs::path dir = out_root / e.name;
+  const std::string md = render_markdown(t);
+  atomic_write(dir / "table.md", md);
+  atomic_write(dir / "table.csv", render_csv(t));
+  atomic_write(dir / "table.tex", render_latex(t));
+  return md;
+}
+
+}  // namespace dyt

@@ -1,0 +1,48 @@
+// Comparison tables from finished runs: rows are models/settings, columns are norms (LN, DyT,
+// ...), cells are mean +- std over seeds with n; a diverged run shows "diverged @ step N" (the
+// paper's "failed"), a run not done yet shows as missing. Rendered as Markdown, CSV and LaTeX.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace dyt {
+
+struct RunRecord {
+  std::string row, column, variant;
+  int64_t seed = 0;
+  std::string status;  // finished | diverged | interrupted | running | missing
+  nlohmann::json summary;
+};
+
+struct Cell {
+  std::vector<double> values;          // finished runs' metric
+  std::vector<int64_t> diverged_steps;
+  int64_t missing = 0;                 // planned but not finished (absent, running, interrupted)
+};
+
+struct Table {
+  std::string title, metric;
+  bool higher_is_better = true;
+  std::vector<std::string> rows, columns;  // in first-seen order
+  std::string baseline;                    // column deltas refer to
+  std::map<std::pair<std::string, std::string>, Cell> cells;
+};
+
+Table build_table(const std::string& title, const std::string& metric, const std::string& baseline,
+                  const std::vector<RunRecord>& runs);
+std::string render_markdown(const Table& t);
+std::string render_csv(const Table& t);
+std::string render_latex(const Table& t);
+
+// Reads the runs an experiment plans (by its YAML) from `out_root`, writes
+// <out_root>/<experiment>/table.{md,csv,tex} and returns the Markdown.
+std::string write_experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
+
+// "82.31 ± 0.12" style numbers.
+std::string format_mean_std(const std::vector<double>& v, int decimals = 2);
+
+}  // namespace dyt
