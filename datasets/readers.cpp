@@ -31,7 +31,11 @@ std::vector<uint8_t> read_maybe_gz(const std::string& path) {
     if (n == 0) break;
     out.insert(out.end(), buf.begin(), buf.begin() + n);
   }
+  int err = Z_OK;
+  gzerror(f, &err);
   gzclose(f);
+  if (err != Z_OK && err != Z_STREAM_END)  // e.g. Z_BUF_ERROR: the stream ends mid-way
+    throw DataError(fmt::format("{}: corrupt or truncated gzip data (the stream ends early); download the file again", path));
   return out;
 }
 

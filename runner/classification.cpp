@@ -275,7 +275,11 @@ RunResult run_classification(RunContext& ctx) {
     }
     if (status != "finished" || stop) break;
     const bool last = st.epoch + 1 == cfg.schedule.epochs || st.step >= total_steps;
-    if ((st.epoch + 1) % cfg.train.eval_every == 0 || last) do_eval(st.epoch);
+    if ((st.epoch + 1) % cfg.train.eval_every == 0 || last) {
+      const auto t_eval = std::chrono::steady_clock::now();
+      do_eval(st.epoch);
+      t_log += std::chrono::steady_clock::now() - t_eval;  // img/s counts training time only
+    }
     if (last) {
       ++st.epoch, st.batch = 0;
       break;

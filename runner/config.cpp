@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "models/registry.h"
 
@@ -239,9 +240,14 @@ std::string format_double(double v) {
   return s;
 }
 
+std::string format_bound(double v) {
+  if (std::isfinite(v) && std::fabs(v) < 1e15 && v == std::floor(v)) return fmt::format("{}", static_cast<int64_t>(v));
+  return format_double(v);
+}
+
 std::string bounds_text(const FieldSpec& s) {
-  std::string lo = s.min ? fmt::format("{} {}", s.min_open ? ">" : ">=", format_double(*s.min)) : "";
-  std::string hi = s.max ? fmt::format("{} {}", s.max_open ? "<" : "<=", format_double(*s.max)) : "";
+  std::string lo = s.min ? fmt::format("{} {}", s.min_open ? ">" : ">=", format_bound(*s.min)) : "";
+  std::string hi = s.max ? fmt::format("{} {}", s.max_open ? "<" : "<=", format_bound(*s.max)) : "";
   if (!lo.empty() && !hi.empty()) return lo + " and " + hi;
   return lo + hi;
 }
@@ -266,13 +272,14 @@ class Decoder : public FieldVisitor {
   void field(const std::string& key, int64_t& v, const FieldSpec& s) override {
     int64_t tmp = v;
     if (scalar(key, s, "an integer", [&](const std::string& text) { return parse_int(text, tmp); })) {
-      if (check_bounds(key, static_cast<double>(tmp), s)) v = tmp;
+      if (check_bounds(key, static_cast<double>(tmp), std::to_string(tmp), s)) v = tmp;
     }
   }
   void field(const std::string& key, double& v, const FieldSpec& s) override {
     double tmp = v;
-    if (scalar(key, s, "a number", [&](const std::string& text) { return parse_double(text, tmp); })) {
-      if (check_bounds(key, tmp, s)) v = tmp;
+    std::string raw;
+    if (scalar(key, s, "a number", [&](const std::string& text) { return raw = text, parse_double(text, tmp); })) {
+      if (check_bounds(key, tmp, raw, s)) v = tmp;
     }
   }
   void field(const std::string& key, std::string& v, const FieldSpec& s) override {
@@ -312,7 +319,9 @@ class Decoder : public FieldVisitor {
   }
 
   void check(bool ok, const std::string& key, const std::string& message) override {
-    if (!ok && inactive_ == 0) report(join_key(frames_.back().path, key), message);
+    const std::string path = join_key(frames_.back().path, key);
+    // A rule about a value already reported (and so left at its default) would only add noise.
+    if (!ok && inactive_ == 0 && !reported_.count(path)) report(path, message);
   }
 
   // Reports keys present in the YAML of the current frame that no field visited.
@@ -353,6 +362,7 @@ class Decoder : public FieldVisitor {
 
   void report(const std::string& path, const std::string& message) {
     problems_.push_back({tree_.origin_of(path), path, message});
+    reported_.insert(path);
   }
 
   template <class Parse>
@@ -361,15 +371,16 @@ class Decoder : public FieldVisitor {
     if (!n.IsDefined() || n.IsNull()) return false;  // keep the default
     const std::string path = join_key(frames_.back().path, key);
     if (!n.IsScalar() || !parse(n.Scalar())) {
-      report(path, fmt::format("expected {}, got {} '{}'", expected, n.IsScalar() ? "" : node_kind(n), brief(n)));
+      report(path, n.IsScalar() ? fmt::format("expected {}, got '{}'", expected, brief(n))
+                                : fmt::format("expected {}, got {} '{}'", expected, node_kind(n), brief(n)));
       return false;
     }
     return true;
   }
 
-  bool check_bounds(const std::string& key, double v, const FieldSpec& s) {
+  bool check_bounds(const std::string& key, double v, const std::string& text, const FieldSpec& s) {
     if (in_bounds(v, s)) return true;
-    report(join_key(frames_.back().path, key), fmt::format("value {} is out of range: must be {}", format_double(v), bounds_text(s)));
+    report(join_key(frames_.back().path, key), fmt::format("value {} is out of range: must be {}", text, bounds_text(s)));
     return false;
   }
 
@@ -427,6 +438,7 @@ class Decoder : public FieldVisitor {
   const ConfigTree& tree_;
   std::vector<Problem>& problems_;
   std::vector<Frame> frames_;
+  std::set<std::string> reported_;
   int inactive_ = 0;
 };
 
@@ -631,6 +643,10 @@ void decode_config(const ConfigTree& tree, const VisitFn& visit, const std::vect
   Decoder d(tree, problems);
   visit(d);
   d.finish_frame(ignore);
+  // In file order, the way a user reads and fixes them.
+  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.origin.file, a.origin.line, a.origin.column) < std::tie(b.origin.file, b.origin.line, b.origin.column);
+  });
   if (!problems.empty()) throw ConfigError(problems);
 }
 

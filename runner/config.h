@@ -47,6 +47,17 @@ class ConfigError : public std::runtime_error {
 };
 
 struct ConfigTree {
+  // yaml-cpp nodes are references: copies of a ConfigTree deep-clone, so editing one (applying a
+  // variant, removing a key) never changes another.
+  ConfigTree() = default;
+  ConfigTree(const ConfigTree& o) : root(YAML::Clone(o.root)), origins(o.origins) {}
+  ConfigTree& operator=(const ConfigTree& o) {
+    if (this != &o) root.reset(YAML::Clone(o.root)), origins = o.origins;
+    return *this;
+  }
+  ConfigTree(ConfigTree&&) = default;
+  ConfigTree& operator=(ConfigTree&&) = default;
+
   YAML::Node root = YAML::Node(YAML::NodeType::Map);
   std::map<std::string, Origin> origins;  // dotted key -> where its current value was set
   // Where `key` (or its nearest ancestor) was set.

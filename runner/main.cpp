@@ -3,6 +3,8 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <malloc.h>
+
 #include <cstdio>
 #include <yaml-cpp/yaml.h>
 
@@ -13,6 +15,11 @@
 
 int main(int argc, char** argv) {
   using namespace dyt;
+  // Keep freed activation memory in the heap: by default glibc returns every block above 128 KiB
+  // to the kernel, so each training step re-faults (and re-zeroes) its activations' pages, which
+  // showed up as half of all CPU time being spent in the kernel.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"dyt: Dynamic Tanh vs normalization layers in Transformers - experiments, tables, benchmarks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("dyt 0.1"));

@@ -1,0 +1,176 @@
+// Config loading: base inheritance, dotted keys, --set overrides, and validation messages that
+// name the file, line, key and fix; all problems reported at once.
+#include <gtest/gtest.h>
+
+#include "runner/config.h"
+#include "runner/experiment.h"
+#include "test_util.h"
+
+using namespace dyt;
+using dyt::test::TempDir;
+using dyt::test::write_file;
+
+namespace {
+
+ExperimentConfig decode(const ConfigTree& t) {
+  ExperimentConfig cfg;
+  decode_config(t, [&](FieldVisitor& v) { cfg.visit(v); }, {"variants"});
+  return cfg;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kMinimal = "optim:\n  lr: 0.001\n";
+
+}  // namespace
+
+TEST(Config, BaseChainDeepMergesAndChildWins) {
+  TempDir d;
+  write_file(d / "a.yaml", "model:\n  depth: 3\n  norm:\n    type: layernorm\n    eps: 1.0e-5\noptim:\n  lr: 0.1\n");
+  write_file(d / "sub/b.yaml", "base: ../a.yaml\nmodel:\n  norm:\n    type: dyt\n");
+  write_file(d / "c.yaml", "base: [sub/b.yaml]\noptim:\n  lr: 0.002\n");
+  ConfigTree t = load_config(d / "c.yaml");
+  ExperimentConfig cfg = decode(t);
+  EXPECT_EQ(cfg.model->norm.type, "dyt");
+  EXPECT_DOUBLE_EQ(cfg.model->norm.eps, 1e-5);  // kept from the grandparent
+  EXPECT_DOUBLE_EQ(cfg.optim.lr, 0.002);
+  // Origins point at the file that set the value.
+  EXPECT_NE(t.origin_of("model.norm.type").file.find("b.yaml"), std::string::npos);
+  EXPECT_EQ(t.origin_of("model.norm.type").line, 4);
+  EXPECT_NE(t.origin_of("model.depth").file.find("a.yaml"), std::string::npos);
+}
+
+TEST(Config, DottedKeysEqualNesting) {
+  ConfigTree a = parse_config_text("model.norm.type: dyt\noptim.lr: 0.5\n", "a");
+  ConfigTree b = parse_config_text("model:\n  norm:\n    type: dyt\noptim:\n  lr: 0.5\n", "b");
+  EXPECT_EQ(to_yaml_string(a.root), to_yaml_string(b.root));
+}
+
+TEST(Config, SetOverridesWinAndParseYaml) {
+  ConfigTree t = parse_config_text(kMinimal, "x.yaml");
+  apply_override(t, "optim.betas=[0.9, 0.95]");
+  apply_override(t, "model.norm.type=rmsnorm");
+  apply_override(t, "optim.lr=3e-4");
+  ExperimentConfig cfg = decode(t);
+  EXPECT_DOUBLE_EQ(cfg.optim.lr, 3e-4);
+  ASSERT_EQ(cfg.optim.betas.size(), 2u);
+  EXPECT_DOUBLE_EQ(cfg.optim.betas[1], 0.95);
+  EXPECT_EQ(cfg.model->norm.type, "rmsnorm");
+  EXPECT_EQ(t.origin_of("optim.lr").file, "--set optim.lr=3e-4");
+}
+
+TEST(Config, AllProblemsReportedAtOnceWithFileLineAndFix) {
+  TempDir d;
+  write_file(d / "bad.yaml",
+             "optim:\n  lr: -1\n  nmae: adamw\nmodel:\n  depth: two\n  norm:\n    type: dytt\ndata:\n  batch_size: 0\n");
+  std::string msg = error_of([&] { decode(load_config(d / "bad.yaml")); });
+  EXPECT_NE(msg.find("config errors (5)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad.yaml:2:7: optim.lr: value -1 is out of range: must be >= 0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("optim.nmae: unknown key (did you mean 'name'?)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad.yaml:5:10: model.depth: expected an integer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.norm.type: 'dytt' is not allowed (did you mean 'dyt'?); allowed: derf, dyisru, dyt"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("data.batch_size: value 0 is out of range: must be > 0"), std::string::npos) << msg;
+  EXPECT_LT(msg.find("optim.lr"), msg.find("model.depth"));  // in file order
+  EXPECT_EQ(msg.find("no learning rate"), std::string::npos) << "no follow-on error for a rejected value";
+}
+
+TEST(Config, CrossFieldRules) {
+  std::string msg = error_of([] {
+    ConfigTree t = parse_config_text("optim:\n  lr: 0.1\n  blr: 0.1\nmodel:\n  img_size: 30\n  patch_size: 16\n  embed_dim: 100\n  num_heads: 12\n", "x.yaml");
+    decode(t);
+  });
+  EXPECT_NE(msg.find("give optim.lr or optim.blr, not both"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("patch_size 16 does not divide img_size 30"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("num_heads 12 does not divide embed_dim 100"), std::string::npos) << msg;
+  EXPECT_NE(error_of([] { decode(parse_config_text("optim: {}\n", "x")); }).find("no learning rate"), std::string::npos);
+}
+
+TEST(Config, WrongTypesNameTheKind) {
+  std::string msg = error_of([] { decode(parse_config_text("optim:\n  lr: 0.1\n  betas: 0.9x\nmodel: 3\nseeds: [a]\n", "t.yaml")); });
+  EXPECT_NE(msg.find("optim.betas: element 0 ('0.9x') is not one of the expected numbers"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model: expected a mapping of keys, got a scalar '3'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("seeds: element 0 ('a')"), std::string::npos) << msg;
+}
+
+TEST(Config, MalformedYamlNamesLineAndColumn) {
+  TempDir d;
+  write_file(d / "m.yaml", "optim:\n  lr: [0.1\n");
+  std::string msg = error_of([&] { load_config(d / "m.yaml"); });
+  EXPECT_NE(msg.find("m.yaml:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("malformed YAML"), std::string::npos) << msg;
+}
+
+TEST(Config, MissingBaseAndCycleAreErrors) {
+  TempDir d;
+  write_file(d / "a.yaml", "base: nothere.yaml\n");
+  std::string msg = error_of([&] { load_config(d / "a.yaml"); });
+  EXPECT_NE(msg.find("base file 'nothere.yaml' not found"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("a.yaml:1:7: base: base file"), std::string::npos) << msg;
+  write_file(d / "x.yaml", "base: y.yaml\n");
+  write_file(d / "y.yaml", "base: x.yaml\n");
+  msg = error_of([&] { load_config(d / "x.yaml"); });
+  EXPECT_NE(msg.find("cycle of base files: x.yaml -> y.yaml -> x.yaml"), std::string::npos) << msg;
+}
+
+TEST(Config, InactiveGroupKeysAcceptedButNotEmitted) {
+  // alpha_init belongs to DyT; with LayerNorm it is accepted (variants switch the type) but the
+  // resolved config leaves it out.
+  ConfigTree t = parse_config_text("optim:\n  lr: 0.1\nmodel:\n  norm:\n    type: layernorm\n    alpha_init: 0.8\n", "x");
+  ExperimentConfig cfg = decode(t);
+  YAML::Node enc = encode_config([&](FieldVisitor& v) { cfg.visit(v); });
+  EXPECT_FALSE(enc["model"]["norm"]["alpha_init"].IsDefined());
+  EXPECT_TRUE(enc["model"]["norm"]["eps"].IsDefined());
+}
+
+TEST(Config, EncodeDecodeRoundTrip) {
+  ConfigTree t = parse_config_text("optim:\n  lr: 0.0001\n  betas: [0.9, 0.95]\nmodel:\n  norm:\n    type: dyt\n    alpha_init: 0.7\n", "x");
+  ExperimentConfig a = decode(t);
+  const std::string y1 = to_yaml_string(encode_config([&](FieldVisitor& v) { a.visit(v); }));
+  ExperimentConfig b = decode(parse_config_text(y1, "roundtrip"));
+  const std::string y2 = to_yaml_string(encode_config([&](FieldVisitor& v) { b.visit(v); }));
+  EXPECT_EQ(y1, y2);
+  EXPECT_NE(y1.find("lr: 0.0001"), std::string::npos) << y1;  // shortest round-trip formatting
+}
+
+TEST(Plan, VariantsTimesSeedsWithOverridesInPrecedence) {
+  TempDir d;
+  write_file(d / "e.yaml",
+             "optim:\n  lr: 0.1\nmodel.norm.type: layernorm\nseeds: [0, 1]\nvariants:\n  ln: {}\n  dyt:\n    model.norm.type: dyt\n    optim.lr: 0.2\n");
+  Experiment e = load_experiment((d / "e.yaml").string());
+  EXPECT_EQ(e.variant_names, (std::vector<std::string>{"ln", "dyt"}));
+  PlanRequest req;
+  req.out = d / "out";
+  req.sets = {"optim.lr=0.3"};
+  auto runs = plan_runs(e, req);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[2].variant, "dyt");
+  EXPECT_EQ(runs[2].config.model->norm.type, "dyt");
+  EXPECT_DOUBLE_EQ(runs[2].config.optim.lr, 0.3);  // command line beats the variant
+  EXPECT_EQ(runs[3].seed, 1);
+  EXPECT_EQ(runs[3].dir, d / "out" / "e" / "dyt" / "seed1");
+  EXPECT_NE(runs[0].resolved_yaml.find("variant: ln"), std::string::npos);
+  // Unknown variants are named with the known ones.
+  req.variants = {"dytt"};
+  std::string msg = error_of([&] { plan_runs(e, req); });
+  EXPECT_NE(msg.find("unknown variant of e 'dytt' (did you mean 'dyt'?)"), std::string::npos) << msg;
+}
+
+TEST(Plan, ProblemsInVariantsAreTaggedWithTheVariant) {
+  TempDir d;
+  write_file(d / "e.yaml", "optim:\n  lr: 0.1\nvariants:\n  good: {}\n  bad:\n    model.norm.squash: tnah\n");
+  Experiment e = load_experiment((d / "e.yaml").string());
+  PlanRequest req;
+  req.out = d.path();
+  std::string msg = error_of([&] { plan_runs(e, req); });
+  EXPECT_NE(msg.find("e.yaml:6:24: model.norm.squash: 'tnah' is not allowed (did you mean 'tanh'?)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[variant bad]"), std::string::npos) << msg;
+}

@@ -1,0 +1,235 @@
+// Readers on files the test writes in the real formats, errors on truncated or corrupt files,
+// transforms, and the loader's determinism.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <zlib.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "datasets/dataset.h"
+#include "datasets/loader.h"
+#include "datasets/transforms.h"
+#include "test_util.h"
+
+using namespace dyt;
+using dyt::test::TempDir;
+using dyt::test::write_file;
+
+namespace {
+
+std::string be32(uint32_t v) {
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string idx_images(int n, int h, int w, int seed) {
+  std::string s = std::string("\0\0\x08\x03", 4) + be32(n) + be32(h) + be32(w);
+  for (int i = 0; i < n * h * w; ++i) s += static_cast<char>((i * 7 + seed) % 256);
+  return s;
+}
+
+std::string idx_labels(int n) {
+  std::string s = std::string("\0\0\x08\x01", 4) + be32(n);
+  for (int i = 0; i < n; ++i) s += static_cast<char>(i % 10);
+  return s;
+}
+
+void write_gz(const std::filesystem::path& p, const std::string& bytes) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+DatasetPtr open(const std::string& type, const std::string& root, const std::string& split) {
+  DatasetRequest r;
+  r.root = root, r.split = split;
+  return dataset_registry().get(type).open(r);
+}
+
+}  // namespace
+
+TEST(Idx, ReadsGzAndRawFashionMnistLayout) {
+  TempDir d;
+  write_gz(d / "train-images-idx3-ubyte.gz", idx_images(12, 28, 28, 3));
+  write_gz(d / "train-labels-idx1-ubyte.gz", idx_labels(12));
+  write_file(d / "t10k-images-idx3-ubyte", idx_images(5, 28, 28, 1));  // raw, no .gz
+  write_file(d / "t10k-labels-idx1-ubyte", idx_labels(5));
+  auto train = open("fashion_mnist", d.path().string(), "train");
+  auto val = open("fashion_mnist", d.path().string(), "val");
+  EXPECT_EQ(train->size(), 12);
+  EXPECT_EQ(val->size(), 5);
+  EXPECT_EQ(train->num_classes(), 10);
+  EXPECT_EQ(train->channels(), 1);
+  ImageSample s = train->get(3);
+  EXPECT_EQ(s.label, 3);
+  EXPECT_EQ(s.image.rows, 28);
+  const int i = 3 * 784 + 1 * 28 + 5;  // image 3, row 1, column 5
+  EXPECT_EQ(s.image.at<uint8_t>(1, 5), static_cast<uint8_t>((i * 7 + 3) % 256));
+}
+
+TEST(Idx, TruncatedAndCorruptFilesNameTheFile) {
+  TempDir d;
+  std::string img = idx_images(10, 28, 28, 0);
+  write_file(d / "short-images-idx3-ubyte", img.substr(0, img.size() - 100));
+  std::string msg = error_of([&] { read_idx((d / "short-images-idx3-ubyte").string()); });
+  EXPECT_NE(msg.find("short-images-idx3-ubyte: truncated or padded: the header promises 7840 bytes of data, the file holds 7740"),
+            std::string::npos)
+      << msg;
+  // A gzip stream cut in the middle.
+  write_gz(d / "full.gz", img);
+  {
+    std::ifstream in(d / "full.gz", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    write_file(d / "cut-images-idx3-ubyte.gz", bytes.substr(0, bytes.size() / 2));
+  }
+  msg = error_of([&] { read_idx((d / "cut-images-idx3-ubyte.gz").string()); });
+  EXPECT_NE(msg.find("cut-images-idx3-ubyte.gz"), std::string::npos) << msg;
+  write_file(d / "junk", "hello world, not idx");
+  msg = error_of([&] { read_idx((d / "junk").string()); });
+  EXPECT_NE(msg.find("junk: not an IDX file"), std::string::npos) << msg;
+  msg = error_of([&] { open("fashion_mnist", (d / "nowhere").string(), "train"); });
+  EXPECT_NE(msg.find("no train-images-idx3-ubyte[.gz]; set data.root"), std::string::npos) << msg;
+}
+
+TEST(Cifar, ReadsBinaryBatchesAndRejectsTruncated) {
+  TempDir d;
+  auto record = [](int label, int seed) {
+    std::string r(1, static_cast<char>(label));
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 1024; ++p) r += static_cast<char>((c * 50 + p + seed) % 256);
+    return r;
+  };
+  for (int b = 1; b <= 5; ++b) write_file(d / "cifar-10-batches-bin" / ("data_batch_" + std::to_string(b) + ".bin"), record(b, b) + record(9, 0));
+  write_file(d / "cifar-10-batches-bin" / "test_batch.bin", record(4, 7));
+  auto train = open("cifar10", d.path().string(), "train");
+  EXPECT_EQ(train->size(), 10);
+  ImageSample s = train->get(2);  // first record of batch 2
+  EXPECT_EQ(s.label, 2);
+  EXPECT_EQ(s.image.channels(), 3);
+  // Planes become interleaved RGB: pixel (0, 1) channel G = (50 + 1 + 2) % 256.
+  EXPECT_EQ(s.image.at<cv::Vec3b>(0, 1)[1], 53);
+  write_file(d / "cifar-10-batches-bin" / "test_batch.bin", record(4, 7).substr(0, 2000));
+  std::string msg = error_of([&] { open("cifar10", d.path().string(), "val"); });
+  EXPECT_NE(msg.find("test_batch.bin: 2000 bytes is not a whole number of 3073-byte records"), std::string::npos) << msg;
+}
+
+TEST(ImageFolder, ReadsClassFoldersAndReportsCorruptImages) {
+  TempDir d;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 2; ++i) {
+      cv::Mat img(20 + i, 30, CV_8UC3, cv::Scalar(c * 40, 10, 200));  // BGR on disk
+      auto p = d / "train" / ("class" + std::to_string(c)) / ("img" + std::to_string(i) + ".png");
+      std::filesystem::create_directories(p.parent_path());
+      cv::imwrite(p.string(), img);
+    }
+  auto ds = open("image_folder", d.path().string(), "train");
+  EXPECT_EQ(ds->size(), 6);
+  EXPECT_EQ(ds->num_classes(), 3);
+  ImageSample s = ds->get(5);
+  EXPECT_EQ(s.label, 2);
+  EXPECT_EQ(s.image.at<cv::Vec3b>(0, 0)[0], 200);  // converted to RGB
+  write_file(d / "train" / "class1" / "broken.jpg", "\xff\xd8\xff not really a jpeg");
+  auto ds2 = open("image_folder", d.path().string(), "train");
+  std::string msg;
+  for (int64_t i = 0; i < ds2->size(); ++i) {
+    std::string m = error_of([&] { ds2->get(i); });
+    if (!m.empty()) msg = m;
+  }
+  EXPECT_NE(msg.find("broken.jpg: cannot decode the image"), std::string::npos) << msg;
+  msg = error_of([&] { open("image_folder", d.path().string(), "val"); });
+  EXPECT_NE(msg.find("no such folder"), std::string::npos) << msg;
+}
+
+TEST(Transforms, EvalResizesAndCropsTrainAugmentsDeterministically) {
+  cv::Mat img(40, 60, CV_8UC3);
+  cv::randu(img, 0, 255);
+  AugmentOptions o;
+  o.train_crop = "random_resized";
+  o.hflip = 0.5;
+  o.randaugment = "rand-m9-mstd0.5-inc1";
+  o.random_erasing = 0.5;
+  ImageTransform train(o, true, 32, 3, {0.5}, {0.25});
+  ImageTransform eval(o, false, 32, 3, {0.5}, {0.25});
+  std::vector<float> a(3 * 32 * 32), b(3 * 32 * 32), c(3 * 32 * 32);
+  std::mt19937_64 r1(7), r2(7), r3(8);
+  train(img, r1, a.data());
+  train(img, r2, b.data());
+  train(img, r3, c.data());
+  EXPECT_EQ(a, b);  // same generator, same result
+  EXPECT_NE(a, c);
+  eval(img, r1, a.data());
+  std::mt19937_64 r4(99);
+  eval(img, r4, b.data());
+  EXPECT_EQ(a, b);  // evaluation is not random
+  cv::Mat flat(32, 32, CV_8UC1, cv::Scalar(128));
+  ImageTransform grey(AugmentOptions{}, false, 32, 1, {0.5}, {0.25});
+  std::vector<float> g(32 * 32);
+  grey(flat, r1, g.data());
+  EXPECT_NEAR(g[0], (128 / 255.0 - 0.5) / 0.25, 1e-5);
+  EXPECT_THROW(parse_randaugment("rand-x9"), std::invalid_argument);
+  RandAugmentSpec spec = parse_randaugment("rand-m9-mstd0.5-inc1");
+  EXPECT_EQ(spec.magnitude, 9);
+  EXPECT_EQ(spec.magnitude_std, 0.5);
+  EXPECT_TRUE(spec.increasing);
+}
+
+TEST(Loader, SameBatchesWhateverTheWorkersAndResumable) {
+  DatasetRequest r;
+  r.synthetic_size = 100, r.synthetic_image = 8, r.synthetic_channels = 3, r.split = "train";
+  auto ds = dataset_registry().get("synthetic").open(r);
+  AugmentOptions o;
+  o.hflip = 0.5;
+  auto tf = std::make_shared<ImageTransform>(o, true, 8, 3, std::vector<double>{0.5}, std::vector<double>{0.25});
+  auto collect = [&](int64_t workers, int64_t epoch, int64_t first) {
+    LoaderOptions lo;
+    lo.batch_size = 16, lo.workers = workers, lo.seed = 3;
+    Loader l(ds, tf, lo);
+    l.start_epoch(epoch, first);
+    std::vector<torch::Tensor> out;
+    Batch b;
+    while (l.next(b)) out.push_back(torch::cat({b.images.flatten(), b.labels.to(torch::kFloat)}));
+    return out;
+  };
+  auto a = collect(0, 1, 0), b = collect(3, 1, 0), c = collect(2, 1, 4), other = collect(1, 2, 0);
+  ASSERT_EQ(a.size(), 6u);  // 100 / 16, last partial batch dropped
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_TRUE(torch::equal(c[0], a[4]));  // resuming at batch 4 yields batches 4, 5
+  EXPECT_FALSE(torch::equal(other[0], a[0]));  // another epoch, another order
+}
+
+TEST(Loader, ShardsAcrossRanksWithoutOverlap) {
+  DatasetRequest r;
+  r.synthetic_size = 40, r.synthetic_image = 4, r.synthetic_channels = 1, r.synthetic_classes = 40, r.split = "train";
+  auto ds = dataset_registry().get("synthetic").open(r);
+  auto tf = std::make_shared<ImageTransform>(AugmentOptions{}, false, 4, 1, std::vector<double>{0.5}, std::vector<double>{0.25});
+  std::set<int64_t> seen;
+  for (int64_t rank = 0; rank < 4; ++rank) {
+    LoaderOptions lo;
+    lo.batch_size = 10, lo.workers = 0, lo.rank = rank, lo.world = 4;
+    Loader l(ds, tf, lo);
+    l.start_epoch(0);
+    Batch b;
+    while (l.next(b))
+      for (int64_t i = 0; i < b.labels.size(0); ++i) EXPECT_TRUE(seen.insert(b.labels[i].item<int64_t>()).second);
+  }
+  EXPECT_EQ(seen.size(), 40u);  // synthetic labels are i % 40: every sample exactly once
+}
+
+TEST(Loader, EmptyDatasetAndWorkerErrorsSurface) {
+  TempDir d;
+  write_file(d / "train-images-idx3-ubyte", idx_images(0, 28, 28, 0));
+  write_file(d / "train-labels-idx1-ubyte", idx_labels(0));
+  auto ds = open("fashion_mnist", d.path().string(), "train");
+  auto tf = std::make_shared<ImageTransform>(AugmentOptions{}, false, 28, 1, std::vector<double>{0.5}, std::vector<double>{0.25});
+  std::string msg = error_of([&] { Loader l(ds, tf, LoaderOptions{}); });
+  EXPECT_NE(msg.find("the data set is empty"), std::string::npos) << msg;
+}

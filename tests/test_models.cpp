@@ -1,0 +1,143 @@
+// Model shapes, parameter counts against the paper's reference counts (timm), parameter names
+// equal to timm's state-dict keys, and the helpers models share.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "models/model.h"
+#include "models/transformer.h"
+#include "models/vit.h"
+#include "runner/train.h"
+
+using namespace dyt;
+using torch::Tensor;
+
+namespace {
+std::shared_ptr<ViTImpl> vit(int64_t dim, int64_t depth, int64_t heads, const std::string& norm = "layernorm",
+                             const std::string& pool = "cls") {
+  ViTOptions o;
+  o.embed_dim = dim, o.depth = depth, o.num_heads = heads, o.global_pool = pool;
+  o.norm.type = norm;
+  return std::make_shared<ViTImpl>(o);
+}
+}  // namespace
+
+TEST(ViT, ParameterCountsEqualTimm) {
+  // timm 1.0.29 vit_{tiny,small,base,large}_patch16_224, 1000 classes (../shared/PAPER.md).
+  EXPECT_EQ(count_parameters(*vit(192, 12, 3)), 5717416);
+  EXPECT_EQ(count_parameters(*vit(384, 12, 6)), 22050664);
+  EXPECT_EQ(count_parameters(*vit(768, 12, 12)), 86567656);
+  EXPECT_EQ(count_parameters(*vit(1024, 24, 16)), 304326632);
+}
+
+TEST(ViT, DyTAddsOneParameterPerNormLayer) {
+  auto ln = vit(192, 12, 3), d = vit(192, 12, 3, "dyt");
+  EXPECT_EQ(norm_layers(*d).size(), 25u);  // 2 per block + final
+  EXPECT_EQ(count_parameters(*d) - count_parameters(*ln), 25);
+  auto avg = vit(192, 12, 3, "layernorm", "avg");
+  EXPECT_EQ(count_parameters(*avg), count_parameters(*ln));  // fc_norm instead of norm, as timm
+  EXPECT_TRUE(avg->named_parameters().contains("fc_norm.weight"));
+  EXPECT_FALSE(avg->named_parameters().contains("norm.weight"));
+}
+
+TEST(ViT, ParameterNamesAreTimmStateDictKeys) {
+  auto m = vit(192, 2, 3, "dyt");
+  auto p = m->named_parameters();
+  for (const char* key : {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias", "blocks.0.norm1.weight",
+                          "blocks.0.norm1.alpha", "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.weight",
+                          "blocks.1.norm2.bias", "blocks.1.mlp.fc1.weight", "blocks.1.mlp.fc2.bias", "norm.weight", "head.weight",
+                          "head.bias"})
+    EXPECT_TRUE(p.contains(key)) << key;
+}
+
+TEST(ViT, ShapesAndHeadlessFeatures) {
+  ViTOptions o;
+  o.img_size = 28, o.patch_size = 4, o.in_chans = 1, o.num_classes = 10, o.embed_dim = 32, o.depth = 2, o.num_heads = 4;
+  auto m = std::make_shared<ViTImpl>(o);
+  Tensor x = torch::randn({3, 1, 28, 28});
+  EXPECT_EQ(m->forward(x).sizes(), (std::vector<int64_t>{3, 10}));
+  EXPECT_EQ(m->forward_features(x).sizes(), (std::vector<int64_t>{3, 50, 32}));
+  o.num_classes = 0;
+  EXPECT_EQ(std::make_shared<ViTImpl>(o)->forward(x).sizes(), (std::vector<int64_t>{3, 32}));
+  try {
+    m->forward(torch::randn({1, 1, 32, 32}));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected images of 28x28"), std::string::npos);
+  }
+}
+
+TEST(ViT, TimmInitialisation) {
+  torch::manual_seed(0);
+  auto m = vit(768, 12, 12);
+  auto p = m->named_parameters();
+  EXPECT_NEAR(p["pos_embed"].std().item<double>(), 0.02, 0.001);
+  EXPECT_LT(p["cls_token"].abs().max().item<double>(), 1e-5);
+  EXPECT_NEAR(p["blocks.3.mlp.fc1.weight"].std().item<double>(), 0.02, 0.001);
+  EXPECT_EQ(p["blocks.3.attn.qkv.bias"].abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(p["blocks.0.norm1.weight"], torch::ones({768})));
+}
+
+TEST(ViT, LayerIdsForLayerDecay) {
+  auto m = vit(64, 3, 4);
+  EXPECT_EQ(m->num_layers(), 5);
+  EXPECT_EQ(m->layer_id("pos_embed"), 0);
+  EXPECT_EQ(m->layer_id("patch_embed.proj.weight"), 0);
+  EXPECT_EQ(m->layer_id("blocks.0.attn.qkv.weight"), 1);
+  EXPECT_EQ(m->layer_id("blocks.2.norm2.weight"), 3);
+  EXPECT_EQ(m->layer_id("head.weight"), 4);
+}
+
+TEST(ViT, DropPathOnlyWhileTraining) {
+  Tensor x = torch::ones({1000, 4});
+  Tensor y = drop_path(x, 0.25, true);
+  const double kept = (y.select(1, 0) != 0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(kept, 0.75, 0.05);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.08);  // rescaled by 1 / keep
+  EXPECT_TRUE(torch::equal(drop_path(x, 0.25, false), x));
+}
+
+TEST(ParamGroups, NoWeightDecayOnOneDimensionalParams) {
+  auto m = vit(64, 2, 4, "dyt");
+  auto groups = make_param_groups(*m, 0.05, 1.0);
+  int64_t n = 0;
+  for (const auto& g : groups) {
+    for (size_t i = 0; i < g.names.size(); ++i) {
+      const auto& name = g.names[i];
+      const bool one_d = g.params[i].dim() <= 1;
+      const bool listed = name == "pos_embed" || name == "cls_token";
+      EXPECT_EQ(g.weight_decay, one_d || listed ? 0.0 : 0.05) << name;
+      ++n;
+    }
+  }
+  EXPECT_EQ(n, static_cast<int64_t>(m->parameters().size()));
+  // alpha, norm weights and biases are all exempt
+  for (const auto& g : groups)
+    for (const auto& name : g.names)
+      if (name.find("alpha") != std::string::npos || name.find("norm") != std::string::npos) EXPECT_EQ(g.weight_decay, 0.0) << name;
+}
+
+TEST(ParamGroups, LayerDecayScalesByDepth) {
+  auto m = vit(64, 2, 4);
+  auto groups = make_param_groups(*m, 0.05, 0.5);
+  for (const auto& g : groups)
+    for (const auto& name : g.names) {
+      const double expect = std::pow(0.5, static_cast<double>(m->num_layers() - 1 - m->layer_id(name)));
+      EXPECT_DOUBLE_EQ(g.lr_scale, expect) << name;
+    }
+}
+
+TEST(SinCos, MatchesTheMaeFormula) {
+  Tensor e = sincos_pos_embed_2d(8, 3, true);
+  EXPECT_EQ(e.sizes(), (std::vector<int64_t>{10, 8}));
+  EXPECT_EQ(e[0].abs().sum().item<double>(), 0.0);  // cls row
+  // Token at grid (h=1, w=2): first half encodes w=2, second half h=1; omega = 1/10000^(k/2).
+  Tensor t = e[1 + 1 * 3 + 2];
+  const double w = 2, h = 1;
+  const double om[2] = {1.0, 1.0 / 100.0};
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_NEAR(t[k].item<double>(), std::sin(w * om[k]), 1e-6);
+    EXPECT_NEAR(t[2 + k].item<double>(), std::cos(w * om[k]), 1e-6);
+    EXPECT_NEAR(t[4 + k].item<double>(), std::sin(h * om[k]), 1e-6);
+    EXPECT_NEAR(t[6 + k].item<double>(), std::cos(h * om[k]), 1e-6);
+  }
+}

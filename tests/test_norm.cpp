@@ -1,0 +1,352 @@
+// Norm layers against their formulas, gradients against finite differences (double), and the
+// fused DyT op against the ATen reference on every CPU instruction set (and CUDA when present).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "models/model.h"
+#include "models/norm/dyt_cpu.h"
+#include "models/norm/dyt_op.h"
+#include "models/norm/norm.h"
+
+using namespace dyt;
+using torch::Tensor;
+
+namespace {
+
+NormLayer make(const std::string& type, int64_t dim, std::function<void(NormOptions&)> edit = {}, bool cf = false) {
+  NormOptions o;
+  o.type = type;
+  if (edit) edit(o);
+  return make_norm_factory(o, cf)(dim);
+}
+
+// Randomises every parameter so the affine parts are exercised.
+void randomise(torch::nn::Module& m, double scale = 0.5) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.parameters()) p.copy_(1.0 + scale * torch::randn_like(p));
+}
+
+double max_rel(const Tensor& a, const Tensor& b) {
+  Tensor ad = a.to(torch::kDouble), bd = b.to(torch::kDouble);
+  return ((ad - bd).abs() / (bd.abs() + 1e-6)).max().item<double>();
+}
+
+double max_abs(const Tensor& a, const Tensor& b) { return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>(); }
+
+// Central finite differences of L = sum(f(x) * r) with respect to every element of `t`.
+Tensor finite_difference(const std::function<Tensor()>& f, Tensor t, const Tensor& r, double h = 1e-6) {
+  torch::NoGradGuard ng;
+  Tensor g = torch::zeros_like(t);
+  Tensor flat = t.view(-1), gflat = g.view(-1);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double v = flat[i].item<double>();
+    flat[i] = v + h;
+    const double up = (f() * r).sum().item<double>();
+    flat[i] = v - h;
+    const double down = (f() * r).sum().item<double>();
+    flat[i] = v;
+    gflat[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+}  // namespace
+
+TEST(Norm, UnknownTypeListsKnownOnes) {
+  NormOptions o;
+  o.type = "dynt";
+  try {
+    make_norm_factory(o);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown norm 'dynt' (did you mean 'dyt'?); known: derf, dyisru, dyt, identity, layernorm, rmsnorm"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Norm, LayerNormAndRmsNormMatchTheirFormulas) {
+  torch::manual_seed(1);
+  Tensor x = torch::randn({4, 5, 12}, torch::kDouble);
+  auto ln = make("layernorm", 12, [](NormOptions& o) { o.eps = 1e-5; });
+  ln->to(torch::kDouble);
+  randomise(*ln);
+  auto lnp = ln->named_parameters();
+  Tensor mean = x.mean(-1, true), var = x.var(-1, /*unbiased=*/false, true);
+  Tensor expect = (x - mean) / torch::sqrt(var + 1e-5) * lnp["weight"] + lnp["bias"];
+  EXPECT_LT(max_abs(ln->forward(x), expect), 1e-12);
+
+  auto rms = make("rmsnorm", 12, [](NormOptions& o) { o.eps = 1e-6; });
+  rms->to(torch::kDouble);
+  randomise(*rms);
+  Tensor expect_rms = x / torch::sqrt(x.pow(2).mean(-1, true) + 1e-6) * rms->named_parameters()["weight"];
+  EXPECT_LT(max_abs(rms->forward(x), expect_rms), 1e-12);
+}
+
+TEST(Norm, DyTSquashVariantsMatchTheFormula) {
+  torch::manual_seed(2);
+  Tensor x = 3 * torch::randn({3, 7, 10}, torch::kDouble);
+  for (const std::string squash : {"tanh", "hardtanh", "sigmoid", "identity"}) {
+    auto m = make("dyt", 10, [&](NormOptions& o) { o.squash = squash, o.impl = "aten", o.alpha_init = 0.7; });
+    m->to(torch::kDouble);
+    randomise(*m);
+    auto p = m->named_parameters();
+    Tensor z = p["alpha"] * x;
+    Tensor f = squash == "tanh" ? torch::tanh(z) : squash == "hardtanh" ? z.clamp(-1, 1) : squash == "sigmoid" ? 1 / (1 + torch::exp(-z)) : z;
+    EXPECT_LT(max_abs(m->forward(x), f * p["weight"] + p["bias"]), 1e-12) << squash;
+  }
+}
+
+TEST(Norm, DerfAndDyisruMatchTheirFormulas) {
+  torch::manual_seed(3);
+  Tensor x = torch::randn({5, 8}, torch::kDouble);
+  auto d = make("derf", 8);
+  d->to(torch::kDouble);
+  randomise(*d);
+  auto p = d->named_parameters();
+  EXPECT_LT(max_abs(d->forward(x), torch::erf(p["alpha"] * x + p["shift"]) * p["weight"] + p["bias"]), 1e-12);
+  auto s = make("dyisru", 8);
+  s->to(torch::kDouble);
+  auto q = s->named_parameters();
+  EXPECT_DOUBLE_EQ(q["r"].item<double>(), 8.0);  // initialised to C: y ~ x for unit-variance input
+  EXPECT_LT(max_abs(s->forward(x), std::sqrt(8.0) * x / torch::sqrt(x * x + 8.0 + 1e-6) * q["weight"] + q["bias"]), 1e-12);
+}
+
+TEST(Norm, GradientsMatchFiniteDifferencesInDouble) {
+  torch::manual_seed(4);
+  for (const std::string type : {"layernorm", "rmsnorm", "dyt", "derf", "dyisru"}) {
+    auto m = make(type, 6, [](NormOptions& o) { o.impl = "aten"; });
+    m->to(torch::kDouble);
+    randomise(*m, 0.3);
+    Tensor x = torch::randn({3, 6}, torch::kDouble).requires_grad_(true);
+    Tensor r = torch::randn({3, 6}, torch::kDouble);
+    (m->forward(x) * r).sum().backward();
+    auto f = [&] { return m->forward(x); };
+    EXPECT_LT(max_abs(x.grad(), finite_difference(f, x.detach(), r)), 1e-7) << type << " dx";
+    for (auto& kv : m->named_parameters())
+      EXPECT_LT(max_abs(kv.value().grad(), finite_difference(f, kv.value().detach(), r)), 1e-7) << type << " d" << kv.key();
+  }
+}
+
+TEST(Norm, FixedAlphaIsABufferAndStaysPut) {
+  auto m = make("dyt", 16, [](NormOptions& o) { o.learnable_alpha = false, o.alpha_init = 1.0; });
+  EXPECT_EQ(count_parameters(*m), 32);  // weight and bias only
+  EXPECT_EQ(m->named_buffers().size(), 1u);
+  Tensor x = torch::randn({4, 16}, torch::requires_grad());
+  m->forward(x).sum().backward();
+  EXPECT_DOUBLE_EQ(m->named_buffers()["alpha"].item<double>(), 1.0);
+  EXPECT_FALSE(m->named_buffers()["alpha"].grad().defined());
+  auto learn = make("dyt", 16);
+  EXPECT_EQ(count_parameters(*learn), 33);  // one alpha per layer
+}
+
+TEST(Norm, ChannelsFirstNormalisesDimOne) {
+  torch::manual_seed(5);
+  Tensor x = torch::randn({2, 6, 3, 4});
+  for (const std::string type : {"layernorm", "rmsnorm", "dyt"}) {
+    auto cl = make(type, 6, [](NormOptions& o) { o.impl = "aten"; });
+    auto cf = make(type, 6, [](NormOptions& o) { o.impl = "aten"; }, /*cf=*/true);
+    randomise(*cl);
+    {
+      torch::NoGradGuard ng;
+      for (auto& kv : cf->named_parameters()) kv.value().copy_(cl->named_parameters()[kv.key()]);
+    }
+    Tensor expect = cl->forward(x.permute({0, 2, 3, 1})).permute({0, 3, 1, 2});
+    EXPECT_LT(max_abs(cf->forward(x), expect), 1e-5) << type;
+  }
+}
+
+// ---- fused DyT --------------------------------------------------------------------------------------
+namespace {
+
+struct Grads {
+  Tensor y, dx, dalpha, dw, db;
+};
+
+Grads run_dyt(bool fused, const Tensor& x_in, const Tensor& dy, double alpha, const Tensor& w, const Tensor& b, bool cf) {
+  Tensor x = x_in.detach().clone().requires_grad_(true);
+  if (!x_in.is_contiguous()) x = x_in.detach().requires_grad_(true);  // keep the strided layout
+  Tensor a = torch::full({1}, alpha, w.options()).requires_grad_(true);
+  Tensor wg = w.detach().clone().requires_grad_(true), bg = b.detach().clone().requires_grad_(true);
+  Tensor y = fused ? dyt_fused(x, a, wg, bg, cf) : dyt_aten(x, a, wg, bg, cf);
+  y.backward(dy);
+  return {y.detach(), x.grad(), a.grad(), wg.grad(), bg.grad()};
+}
+
+void expect_close(const Grads& f, const Grads& r, double rtol, const std::string& what) {
+  auto check = [&](const Tensor& a, const Tensor& b, const char* name) {
+    ASSERT_TRUE(a.defined() && b.defined()) << what << " " << name;
+    EXPECT_EQ(a.sizes(), b.sizes()) << what << " " << name;
+    // Relative to the tensor's scale, so entries near zero do not dominate.
+    const double scale = b.to(torch::kDouble).abs().max().item<double>() + 1e-12;
+    EXPECT_LE(max_abs(a, b) / scale, rtol) << what << " " << name;
+  };
+  check(f.y, r.y, "y");
+  check(f.dx, r.dx, "dx");
+  check(f.dalpha, r.dalpha, "dalpha");
+  check(f.dw, r.dw, "dweight");
+  check(f.db, r.db, "dbias");
+}
+
+}  // namespace
+
+TEST(FusedDyT, MatchesAtenOnFreshRandomInputsAnyChannelCount) {
+  ASSERT_TRUE(dyt_fused_available(torch::kCPU, torch::kFloat, nullptr));
+  for (int64_t C : {1, 7, 16, 17, 100, 387, 768}) {
+    torch::manual_seed(10 + C);
+    Tensor x = 2 * torch::randn({37, C}), dy = torch::randn({37, C});
+    Tensor w = torch::randn({C}), b = torch::randn({C});
+    // Reference in double, compared at fp32 tolerance.
+    Grads ref = run_dyt(false, x.to(torch::kDouble), dy.to(torch::kDouble), 0.6, w.to(torch::kDouble), b.to(torch::kDouble), false);
+    expect_close(run_dyt(true, x, dy, 0.6, w, b, false), ref, 1e-5, "C=" + std::to_string(C));
+  }
+}
+
+TEST(FusedDyT, NonContiguousAndChannelsFirstInputs) {
+  torch::manual_seed(11);
+  Tensor base = torch::randn({24, 40});
+  Tensor x = base.t();  // [40, 24], non-contiguous
+  Tensor dy = torch::randn({40, 24}), w = torch::randn({24}), b = torch::randn({24});
+  expect_close(run_dyt(true, x, dy, 0.5, w, b, false), run_dyt(false, x, dy, 0.5, w, b, false), 1e-5, "transposed");
+  Tensor xc = torch::randn({3, 5, 6, 7}), dyc = torch::randn({3, 5, 6, 7});
+  Tensor wc = torch::randn({5}), bc = torch::randn({5});
+  expect_close(run_dyt(true, xc, dyc, 0.8, wc, bc, true), run_dyt(false, xc, dyc, 0.8, wc, bc, true), 1e-5, "NCHW");
+  Tensor xs = torch::randn({2, 3, 16, 16}), dys = torch::randn({2, 3, 16, 16});  // plane a multiple of 16
+  expect_close(run_dyt(true, xs, dys, 0.8, wc.slice(0, 0, 3), bc.slice(0, 0, 3), true),
+               run_dyt(false, xs, dys, 0.8, wc.slice(0, 0, 3), bc.slice(0, 0, 3), true), 1e-5, "NCHW 16x16");
+}
+
+TEST(FusedDyT, SaturatesExactlyWithoutNaNForLargeInputs) {
+  Tensor x = torch::tensor({-1e30f, -1e4f, -60.f, -50.5f, 50.5f, 60.f, 1e4f, 1e30f, INFINITY, -INFINITY}).view({1, 10});
+  Tensor w = torch::full({10}, 2.f), b = torch::full({10}, 0.5f);
+  Tensor dy = torch::ones({1, 10});
+  Grads g = run_dyt(true, x, dy, 1.0, w, b, false);
+  Tensor expect = torch::where(x > 0, torch::full_like(x, 2.5f), torch::full_like(x, -1.5f));
+  EXPECT_TRUE(torch::equal(g.y, expect)) << g.y;
+  EXPECT_FALSE(g.dx.isnan().any().item<bool>());
+  EXPECT_TRUE(torch::equal(g.dx, torch::zeros_like(x)));
+  EXPECT_TRUE(std::isfinite(g.dalpha.item<float>()) || x.isinf().any().item<bool>());
+  Tensor nan_in = torch::tensor({NAN, 1.f}).view({1, 2});
+  EXPECT_TRUE(dyt_fused(nan_in, torch::ones({1}), torch::ones({2}), torch::zeros({2}), false)[0][0].isnan().item<bool>());
+}
+
+TEST(FusedDyT, EmptyTensors) {
+  Tensor x = torch::zeros({0, 8}, torch::requires_grad());
+  Tensor a = torch::ones({1}, torch::requires_grad()), w = torch::ones({8}, torch::requires_grad()),
+         b = torch::zeros({8}, torch::requires_grad());
+  Tensor y = dyt_fused(x, a, w, b, false);
+  EXPECT_EQ(y.sizes(), x.sizes());
+  y.sum().backward();
+  EXPECT_EQ(a.grad().item<float>(), 0.f);
+  EXPECT_TRUE(torch::equal(w.grad(), torch::zeros({8})));
+}
+
+TEST(FusedDyT, Bfloat16WithinBf16Tolerance) {
+  torch::manual_seed(12);
+  for (int64_t C : {8, 33, 384}) {
+    Tensor x = torch::randn({64, C}), dy = torch::randn({64, C});
+    Tensor w = torch::randn({C}), b = torch::randn({C});
+    Grads f = run_dyt(true, x.to(torch::kBFloat16), dy.to(torch::kBFloat16), 0.5, w, b, false);
+    Grads r = run_dyt(false, x.to(torch::kBFloat16).to(torch::kFloat), dy.to(torch::kBFloat16).to(torch::kFloat), 0.5, w, b, false);
+    EXPECT_EQ(f.y.scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(f.dx.scalar_type(), torch::kBFloat16);
+    expect_close(f, r, 1e-2, "bf16 C=" + std::to_string(C));
+  }
+}
+
+TEST(FusedDyT, EveryCpuIsaMatchesTheReference) {
+  // Raw kernels of each instruction set this processor has, against ATen in double.
+  torch::manual_seed(13);
+  const int64_t R = 19, C = 45;
+  Tensor x = 3 * torch::randn({R, C}), dy = torch::randn({R, C}), w = torch::randn({C}), b = torch::randn({C});
+  Grads ref = run_dyt(false, x.to(torch::kDouble), dy.to(torch::kDouble), 0.7, w.to(torch::kDouble), b.to(torch::kDouble), false);
+  int tested = 0;
+  for (const std::string isa : {"scalar", "avx2", "avx512"}) {
+    const cpu::Kernels* k = cpu::kernels_for(isa);
+    if (!k) continue;
+    ++tested;
+    Tensor y = torch::empty_like(x), dx = torch::empty_like(x);
+    cpu::Segments s{0, R, C, C, false};
+    k->forward(x.data_ptr(), y.data_ptr(), cpu::DType::f32, s, 0.7f, w.data_ptr<float>(), b.data_ptr<float>());
+    std::vector<double> dw(C, 0.0), db(C, 0.0);
+    cpu::Partials p{dw.data(), db.data(), 0.0};
+    k->backward(x.data_ptr(), dy.data_ptr(), dx.data_ptr(), cpu::DType::f32, s, 0.7f, w.data_ptr<float>(), p);
+    Grads got{y, dx, torch::tensor({p.dalpha}, torch::kDouble), torch::tensor(dw, torch::kDouble), torch::tensor(db, torch::kDouble)};
+    expect_close(got, ref, 1e-5, isa);
+  }
+  EXPECT_GE(tested, 1);
+}
+
+TEST(FusedDyT, TanhRelativeErrorBelow1e6OverTheWholeFloatRange) {
+  for (const std::string isa : {"scalar", "avx2", "avx512"}) {
+    const cpu::Kernels* k = cpu::kernels_for(isa);
+    if (!k) continue;
+    const int64_t N = 1 << 16;
+    std::vector<float> x(N), y(N);
+    double worst = 0;
+    int64_t nan_bad = 0;
+    // Every 4099th bit pattern: ~1M floats spread over all exponents, both signs, NaN and Inf.
+    for (uint64_t base = 0; base < (1ull << 32); base += static_cast<uint64_t>(N) * 4099) {
+      for (int64_t i = 0; i < N; ++i) {
+        uint32_t u = static_cast<uint32_t>(base + static_cast<uint64_t>(i) * 4099);
+        std::memcpy(&x[i], &u, 4);
+      }
+      k->tanh(x.data(), y.data(), N);
+      for (int64_t i = 0; i < N; ++i) {
+        if (std::isnan(x[i])) {
+          nan_bad += !std::isnan(y[i]);
+          continue;
+        }
+        const double ref = std::tanh(static_cast<double>(x[i]));
+        const double err = ref == 0 ? std::fabs(y[i]) : std::fabs((y[i] - ref) / ref);
+        worst = std::max(worst, err);
+      }
+    }
+    EXPECT_LE(worst, 1e-6) << isa;
+    EXPECT_EQ(nan_bad, 0) << isa;
+    float big[2] = {12.f, -1e20f}, out[2];
+    k->tanh(big, out, 2);
+    EXPECT_EQ(out[0], 1.0f) << isa;  // exact saturation
+    EXPECT_EQ(out[1], -1.0f) << isa;
+  }
+}
+
+TEST(FusedDyT, NormLayerChoosesTheImplementationAndExplainsRefusals) {
+  auto fused = make("dyt", 8, [](NormOptions& o) { o.impl = "fused"; });
+  auto aten = make("dyt", 8, [](NormOptions& o) { o.impl = "aten"; });
+  Tensor x = torch::randn({5, 8});
+  EXPECT_LT(max_abs(fused->forward(x), aten->forward(x)), 1e-6);
+  try {
+    fused->forward(x.to(torch::kDouble));
+    FAIL() << "float64 has no fused kernel";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CPU kernels take float32 and bfloat16, not Double"), std::string::npos) << e.what();
+  }
+  auto autoimpl = make("dyt", 8);  // auto falls back to ATen silently
+  autoimpl->to(torch::kDouble);
+  EXPECT_NO_THROW(autoimpl->forward(x.to(torch::kDouble)));
+}
+
+TEST(FusedDyT, CudaMatchesAten) {
+  if (!torch::cuda::is_available() || !dyt_cuda_compiled()) GTEST_SKIP() << "no CUDA device (or CUDA kernels not built)";
+  torch::manual_seed(14);
+  auto dev = torch::Device(torch::kCUDA);
+  for (auto dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
+    for (int64_t C : {7, 64, 768, 4096}) {
+      Tensor x = 2 * torch::randn({130, C}, dev), dy = torch::randn({130, C}, dev);
+      Tensor w = torch::randn({C}, dev), b = torch::randn({C}, dev);
+      const double tol = dtype == torch::kFloat ? 1e-5 : 1e-2;
+      Grads f = run_dyt(true, x.to(dtype), dy.to(dtype), 0.5, w, b, false);
+      Grads r = run_dyt(false, x.to(dtype).to(torch::kDouble), dy.to(dtype).to(torch::kDouble), 0.5, w.to(torch::kDouble), b.to(torch::kDouble), false);
+      expect_close(f, r, tol, "cuda C=" + std::to_string(C));
+    }
+    Tensor xc = torch::randn({2, 6, 9, 9}, dev), dyc = torch::randn({2, 6, 9, 9}, dev);
+    Tensor wc = torch::randn({6}, dev), bc = torch::randn({6}, dev);
+    expect_close(run_dyt(true, xc.to(dtype), dyc.to(dtype), 0.7, wc, bc, true),
+                 run_dyt(false, xc.to(dtype).to(torch::kDouble), dyc.to(dtype).to(torch::kDouble), 0.7, wc.to(torch::kDouble), bc.to(torch::kDouble), true),
+                 dtype == torch::kFloat ? 1e-5 : 1e-2, "cuda NCHW");
+  }
+}

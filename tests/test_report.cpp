@@ -1,0 +1,53 @@
+// Tables rendered from fixture runs: seeds aggregated, a diverged run and a missing cell shown
+// as such, golden Markdown / CSV / LaTeX.
+#include <gtest/gtest.h>
+
+#include "runner/report.h"
+
+using namespace dyt;
+
+namespace {
+RunRecord rec(const std::string& row, const std::string& col, const std::string& status, double top1, int64_t div_step = -1) {
+  RunRecord r;
+  r.row = row, r.column = col, r.status = status;
+  r.summary = {{"status", status}};
+  if (status == "finished") r.summary["top1"] = top1;
+  if (status == "diverged") r.summary["diverged_step"] = div_step;
+  return r;
+}
+}  // namespace
+
+TEST(Table, MeanStdDeltaDivergedAndMissing) {
+  std::vector<RunRecord> runs = {rec("ViT-S", "LN", "finished", 80.0), rec("ViT-S", "LN", "finished", 82.0),
+                                 rec("ViT-S", "DyT", "finished", 81.0), rec("ViT-S", "DyT", "finished", 82.0),
+                                 rec("ViT-B", "LN", "finished", 83.0), rec("ViT-B", "DyT", "diverged", 0, 1200),
+                                 rec("ViT-B", "DyT", "missing", 0)};
+  Table t = build_table("demo", "top1", "LN", runs);
+  const std::string md = render_markdown(t);
+  EXPECT_EQ(md,
+            "### demo\n\nmetric: top1 (higher is better); mean ± sample std over seeds, n = seeds\n\n"
+            "| setting | LN | DyT | Δ (DyT − LN) |\n|---|---:|---:|---:|\n"
+            "| ViT-S | 81.00 ± 1.41 (n=2) | 81.50 ± 0.71 (n=2) | +0.50 |\n"
+            "| ViT-B | 83.00 (n=1) | diverged @ step 1200; 1 missing | — |\n");
+  const std::string csv = render_csv(t);
+  EXPECT_EQ(csv,
+            "row,column,metric,mean,std,n,diverged,diverged_steps,missing,delta_vs_LN\n"
+            "ViT-S,LN,top1,81.0000,1.4142,2,0,,0,\n"
+            "ViT-S,DyT,top1,81.5000,0.7071,2,0,,0,0.5000\n"
+            "ViT-B,LN,top1,83.0000,,1,0,,0,\n"
+            "ViT-B,DyT,top1,,,0,1,1200,1,\n");
+  const std::string tex = render_latex(t);
+  EXPECT_NE(tex.find("\\toprule\nsetting & LN & DyT & $\\Delta$ DyT \\\\\n\\midrule\n"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("ViT-S & 81.00 $\\pm$ 1.41 (n=2) & 81.50 $\\pm$ 0.71 (n=2) & +0.50 \\\\"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("\\bottomrule"), std::string::npos);
+}
+
+TEST(Table, LossMetricsAreLowerIsBetterAndBaselineDefaultsToFirstColumn) {
+  std::vector<RunRecord> runs = {rec("a", "x", "finished", 1.0), rec("a", "y", "finished", 2.0)};
+  runs[0].summary["val_loss"] = 1.5;
+  runs[1].summary["val_loss"] = 1.25;
+  Table t = build_table("t", "val_loss", "", runs);
+  EXPECT_FALSE(t.higher_is_better);
+  EXPECT_EQ(t.baseline, "x");
+  EXPECT_NE(render_markdown(t).find("| a | 1.50 (n=1) | 1.25 (n=1) | -0.25 |"), std::string::npos) << render_markdown(t);
+}

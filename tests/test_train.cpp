@@ -1,0 +1,143 @@
+// Training machinery against independent references: the schedule's formula, PyTorch's AdamW
+// update written out by hand, safetensors bytes, checkpoints and metrics files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "models/vit.h"
+#include "runner/io.h"
+#include "runner/train.h"
+#include "test_util.h"
+
+using namespace dyt;
+using dyt::test::TempDir;
+using torch::Tensor;
+
+TEST(Schedule, WarmupThenCosineToMinLr) {
+  ScheduleOptions s;
+  s.epochs = 10, s.warmup_epochs = 2, s.min_lr = 1e-5;
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 1e-3, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 1e-3, 1.0), 5e-4);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 1e-3, 2.0), 1e-3);
+  EXPECT_NEAR(scheduled_lr(s, 1e-3, 6.0), 1e-5 + (1e-3 - 1e-5) * 0.5, 1e-15);  // half way: cos(pi/2) = 0
+  EXPECT_NEAR(scheduled_lr(s, 1e-3, 10.0), 1e-5, 1e-15);
+  s.kind = "linear";
+  EXPECT_NEAR(scheduled_lr(s, 1e-3, 6.0), 1e-5 + (1e-3 - 1e-5) * 0.5, 1e-15);
+  s.kind = "constant";
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 1e-3, 9.0), 1e-3);
+}
+
+TEST(Optimizer, AdamWMatchesTheWrittenOutUpdate) {
+  OptimOptions o;
+  o.lr = 0.1, o.betas = {0.9, 0.99}, o.eps = 1e-8;
+  Tensor p = torch::tensor({1.0, -2.0}, torch::kDouble).requires_grad_(true);
+  ParamGroup g;
+  g.names = {"w"}, g.params = {p}, g.weight_decay = 0.1;
+  Optimizer opt(o, {g});
+  double w[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+  const double grads[2][2] = {{0.5, -1.0}, {0.25, 3.0}};
+  for (int t = 1; t <= 2; ++t) {
+    p.mutable_grad() = torch::tensor({grads[t - 1][0], grads[t - 1][1]}, torch::kDouble);
+    opt.step(0.1);
+    for (int i = 0; i < 2; ++i) {
+      const double gr = grads[t - 1][i];
+      w[i] *= 1 - 0.1 * 0.1;
+      m[i] = 0.9 * m[i] + 0.1 * gr;
+      v[i] = 0.99 * v[i] + 0.01 * gr * gr;
+      const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.99, t));
+      w[i] -= 0.1 * mh / (std::sqrt(vh) + 1e-8);
+      EXPECT_NEAR(p[i].item<double>(), w[i], 1e-12) << "step " << t << " element " << i;
+    }
+  }
+}
+
+TEST(Optimizer, ClipGradNormScalesToTheLimit) {
+  Tensor a = torch::zeros({2}, torch::requires_grad()), b = torch::zeros({1}, torch::requires_grad());
+  a.mutable_grad() = torch::tensor({3.0f, 0.0f});
+  b.mutable_grad() = torch::tensor({4.0f});
+  EXPECT_NEAR(grad_norm_and_clip({a, b}, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(grad_norm_and_clip({a, b}, 0.0), 1.0, 1e-5);
+}
+
+TEST(SafeTensors, RoundTripAndHeaderLayout) {
+  TempDir d;
+  Tensor f = torch::randn({3, 4}), h = torch::randn({5}).to(torch::kBFloat16), i = torch::arange(6).view({2, 3});
+  write_safetensors(d / "t.safetensors", {{"a.weight", f}, {"b", h}, {"idx", i}}, {{"format", "pt"}});
+  std::string bytes = read_text(d / "t.safetensors");
+  uint64_t n = 0;
+  for (int k = 0; k < 8; ++k) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[k])) << (8 * k);
+  EXPECT_EQ(n % 8, 0u);
+  auto header = nlohmann::json::parse(bytes.substr(8, n));
+  EXPECT_EQ(header["a.weight"]["dtype"], "F32");
+  EXPECT_EQ(header["b"]["dtype"], "BF16");
+  EXPECT_EQ(header["idx"]["shape"], nlohmann::json({2, 3}));
+  EXPECT_EQ(header["__metadata__"]["format"], "pt");
+  EXPECT_EQ(bytes.size(), 8 + n + 12 * 4 + 5 * 2 + 6 * 8);
+  SafeTensorsFile r = read_safetensors(d / "t.safetensors");
+  EXPECT_TRUE(torch::equal(*r.find("a.weight"), f));
+  EXPECT_TRUE(torch::equal(*r.find("b"), h));
+  EXPECT_TRUE(torch::equal(*r.find("idx"), i));
+  dyt::test::write_file(d / "cut.safetensors", bytes.substr(0, bytes.size() - 10));
+  EXPECT_THROW(read_safetensors(d / "cut.safetensors"), IoError);
+}
+
+TEST(Checkpoint, RestoresModelOptimizerRngAndKeepsTheNewest) {
+  TempDir d;
+  ViTOptions o;
+  o.img_size = 8, o.patch_size = 4, o.in_chans = 1, o.num_classes = 3, o.embed_dim = 16, o.depth = 1, o.num_heads = 2;
+  auto a = std::make_shared<ViTImpl>(o);
+  OptimOptions oo;
+  oo.lr = 1e-3;
+  Optimizer opt(oo, make_param_groups(*a, 0.05, 1.0));
+  a->forward(torch::randn({2, 1, 8, 8})).sum().backward();
+  opt.step(1e-3);
+  TrainState s;
+  s.step = 7, s.epoch = 1, s.batch = 3, s.extra = {{"best_top1", 12.5}};
+  torch::manual_seed(123);
+  for (int64_t step : {5, 6, 7}) {
+    s.step = step;
+    save_checkpoint(d.path(), *a, nullptr, opt, s, 2);
+  }
+  Tensor expect_rand = torch::rand({4});  // what the generator gives after the last save
+  EXPECT_FALSE(std::filesystem::exists(d / "checkpoints/step_000000005.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(d / "checkpoints/step_000000007.safetensors"));
+
+  torch::manual_seed(999);
+  auto b = std::make_shared<ViTImpl>(o);
+  Optimizer opt_b(oo, make_param_groups(*b, 0.05, 1.0));
+  TrainState t;
+  ASSERT_TRUE(load_latest_checkpoint(d.path(), *b, nullptr, opt_b, t));
+  EXPECT_EQ(t.step, 7);
+  EXPECT_EQ(t.batch, 3);
+  EXPECT_EQ(t.extra["best_top1"], 12.5);
+  EXPECT_EQ(opt_b.steps(), 1);
+  for (const auto& kv : a->named_parameters()) EXPECT_TRUE(torch::equal(kv.value(), b->named_parameters()[kv.key()])) << kv.key();
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expect_rand));  // RNG state restored
+}
+
+TEST(Metrics, KeepFirstDropsLinesAfterTheCheckpoint) {
+  TempDir d;
+  MetricsLog m(d / "metrics.jsonl");
+  for (int i = 0; i < 5; ++i) m.write({{"step", i}});
+  EXPECT_EQ(m.lines(), 5);
+  MetricsLog resumed(d / "metrics.jsonl");
+  resumed.keep_first(3);
+  auto lines = read_jsonl(d / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2]["step"], 2);
+  EXPECT_EQ(resumed.lines(), 3);
+  // A torn last line (crash while appending) is ignored by readers.
+  dyt::test::write_file(d / "torn.jsonl", "{\"step\": 1}\n{\"step\": 2, \"lo");
+  EXPECT_EQ(read_jsonl(d / "torn.jsonl").size(), 1u);
+}
+
+TEST(Io, AtomicWriteLeavesNoTemporaryFiles) {
+  TempDir d;
+  atomic_write(d / "sub" / "x.txt", "hello");
+  atomic_write(d / "sub" / "x.txt", "world");
+  EXPECT_EQ(read_text(d / "sub" / "x.txt"), "world");
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d / "sub")) files += 1, (void)e;
+  EXPECT_EQ(files, 1);
+}
