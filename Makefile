@@ -10,7 +10,10 @@ PYTHON := $(CURDIR)/.venv/bin/python
 DYT := $(BUILD_DIR)/dyt
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build run smoke test bench clean
+FUZZ_SECONDS ?= 120
+TORCH_PREFIX = $$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')
+
+.PHONY: all setup configure build run smoke test bench sanitize fuzz clean
 
 all: build
 
@@ -19,7 +22,7 @@ setup:
 
 $(BUILD_DIR)/build.ninja: | setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')" $(CMAKE_ARGS)
+	  -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" $(CMAKE_ARGS)
 
 configure: $(BUILD_DIR)/build.ninja
 
@@ -38,5 +41,24 @@ test: build
 bench: build
 	$(DYT) bench norm --threads 2 --csv results/bench/norm_cpu_fp32.csv
 
+# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build folder).
+sanitize: setup
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDYT_SANITIZE=ON -DDYT_WITH_CUDA=OFF \
+	  -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)"
+	cmake --build build-asan -j $(JOBS) --target dyt_tests
+	ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  DYT_HOME=$(CURDIR) build-asan/tests/dyt_tests
+
+# libFuzzer on the config loader for FUZZ_SECONDS; new crashing inputs land in tests/fuzz/regressions,
+# which the unit tests replay from then on.
+fuzz: setup
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DDYT_FUZZ=ON -DDYT_WITH_CUDA=OFF -DDYT_BUILD_TESTS=OFF \
+	  -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)"
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_config
+	mkdir -p build-fuzz/corpus
+	ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) \
+	  -timeout=10 -artifact_prefix=tests/fuzz/regressions/ build-fuzz/corpus tests/fuzz/corpus
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

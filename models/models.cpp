@@ -1,6 +1,7 @@
 // The model registry and helpers shared by all models.
 #include <cmath>
 
+#include "models/mae.h"
 #include "models/model.h"
 #include "models/vit.h"
 
@@ -19,6 +20,7 @@ ModelType model_type(std::string help) {
 Registry<ModelType> build_model_registry() {
   Registry<ModelType> r("model type");
   r.add("vit", model_type<ViTOptions, ViTImpl>("Vision Transformer classifier (timm VisionTransformer)"));
+  r.add("mae", model_type<MAEOptions, MAEImpl>("masked autoencoder: ViT encoder + light decoder (facebookresearch/mae)"));
   return r;
 }
 

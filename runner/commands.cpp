@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <opencv2/core.hpp>
+#include <set>
 
 #include "datasets/dataset.h"
 #include "models/model.h"
@@ -134,12 +135,11 @@ int cmd_config(const std::string& experiment, const std::vector<std::string>& se
   PlanRequest req;
   req.sets = sets, req.variants = variants, req.out = suite_home() / "results";
   std::vector<RunSpec> runs = plan_runs(e, req);
-  std::string last_variant;
+  std::set<std::pair<std::string, std::string>> shown;
   for (const auto& r : runs) {
-    if (r.variant == last_variant) continue;  // seeds differ only in `seed`
-    last_variant = r.variant;
-    std::printf("--- # %s, variant %s (seeds: %s)\n%s", e.name.c_str(), r.variant.c_str(),
-                fmt::format("{}", fmt::join(runs.size() ? r.config.seeds : std::vector<int64_t>{}, ", ")).c_str(),
+    if (!shown.insert({r.variant, r.stage}).second) continue;  // seeds differ only in `seed`
+    std::printf("--- # %s, variant %s%s (seed %lld shown)\n%s", e.name.c_str(), r.variant.c_str(),
+                r.stage.empty() ? "" : (", stage " + r.stage).c_str(), static_cast<long long>(r.seed),
                 r.resolved_yaml.c_str());
   }
   return 0;
@@ -163,7 +163,7 @@ int cmd_model(const std::string& preset, const std::vector<std::string>& sets) {
     if (kv.first.Scalar() != "model") others.push_back(kv.first.Scalar());
   decode_config(tree, [&](FieldVisitor& v) { cfg.visit_model(v); }, others);
   torch::NoGradGuard no_grad;
-  ModelPtr m = model_registry().get(cfg.model_type).build(*cfg.model);
+  ModelPtr m = model_registry().get(cfg.model_type).build(cfg.model());
   std::printf("%s\n", m->summary().c_str());
   std::printf("norm layers: %zu\n", norm_layers(*m).size());
   std::printf("parameters: %lld\n", static_cast<long long>(count_parameters(*m)));
@@ -212,7 +212,8 @@ int cmd_run(const RunArgs& a) {
   int64_t done = 0, skipped = 0, diverged = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunSpec& r = runs[i];
-    const std::string label = fmt::format("[{}/{} {} {} seed{}]", i + 1, runs.size(), e.name, r.variant, r.seed);
+    const std::string label = fmt::format("[{}/{} {} {} seed{}{}]", i + 1, runs.size(), e.name, r.variant, r.seed,
+                                          r.stage.empty() ? "" : " " + r.stage);
     RunLock lock(r.dir);
     if (!lock.held()) {
       if (a.wait_s > 0) std::fprintf(stderr, "%s locked by another dyt process; waiting up to %.0f s\n", label.c_str(), a.wait_s);
@@ -281,7 +282,9 @@ int cmd_table(const std::vector<std::string>& experiments, const std::string& ou
 namespace {
 Registry<TaskType> build_task_registry() {
   Registry<TaskType> r("task");
-  r.add("classification", {"supervised image classification (top-1/top-5)", run_classification});
+  r.add("classification", {"supervised image classification (top-1/top-5); fine-tuning / linear probing with init:",
+                            run_classification});
+  r.add("mae", {"masked-autoencoder pretraining (masked-patch MSE); writes a reconstruction grid", run_mae_pretrain});
   return r;
 }
 }  // namespace

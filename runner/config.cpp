@@ -643,6 +643,14 @@ void decode_config(const ConfigTree& tree, const VisitFn& visit, const std::vect
   Decoder d(tree, problems);
   visit(d);
   d.finish_frame(ignore);
+  // A section visited by several groups (the norm inside each model type) reports once.
+  std::vector<Problem> unique;
+  for (const auto& p : problems) {
+    bool dup = false;
+    for (const auto& q : unique) dup |= q.key == p.key && q.message == p.message;
+    if (!dup) unique.push_back(p);
+  }
+  problems.swap(unique);
   // In file order, the way a user reads and fixes them.
   std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
     return std::tie(a.origin.file, a.origin.line, a.origin.column) < std::tie(b.origin.file, b.origin.line, b.origin.column);

@@ -67,6 +67,15 @@ void TrainOptions::visit(FieldVisitor& v) {
           doc("a gradient norm above this (or NaN/Inf loss) marks the run diverged").gt(0));
 }
 
+void InitOptions::visit(FieldVisitor& v) {
+  v.field("from_stage", from_stage, doc("start from the final weights of this earlier stage of the run"));
+  v.field("checkpoint", checkpoint, doc("or from this safetensors file (parameter names must match)"));
+  v.field("exclude", exclude, doc("parameter-name prefixes not to load, e.g. [head.]"));
+  v.field("head_init_std", head_init_std, doc("> 0: re-initialise head.weight with this std (MAE fine-tuning: 2e-5)").ge(0));
+  v.field("freeze_backbone", freeze_backbone, doc("train only head.* (linear probing)"));
+  v.check(from_stage.empty() || checkpoint.empty(), "from_stage", "give init.from_stage or init.checkpoint, not both");
+}
+
 void RunOptions::visit(FieldVisitor& v) {
   v.field("device", device, doc("auto: CUDA when available").one_of({"auto", "cpu", "cuda"}));
   v.field("threads", threads, doc("CPU threads for tensor ops; 0 = all cores").ge(0));
@@ -75,34 +84,30 @@ void RunOptions::visit(FieldVisitor& v) {
 void ReportOptions::visit(FieldVisitor& v) {
   v.field("row", row, doc("table row label; empty = the experiment name"));
   v.field("column", column, doc("table column label; empty = the variant name"));
-  v.field("metric", metric, doc("summary.json metric shown in the table").one_of({"top1", "top5", "loss", "val_loss"}));
+  v.field("metric", metric, doc("summary.json metric shown in the table").one_of({"top1", "top5", "val_loss", "ema_top1", "best_top1"}));
   v.field("baseline", baseline, doc("column the delta is computed against; empty = the first"));
+  v.field("stage", stage, doc("staged experiments: the stage whose results the table shows; empty = the last"));
 }
 
-ExperimentConfig::ExperimentConfig() : model(model_registry().get("vit").make_options()) {}
+ExperimentConfig::ExperimentConfig() {
+  for (const auto& [name, t] : model_registry().entries()) model_options[name] = t.make_options();
+}
 
-ExperimentConfig::ExperimentConfig(const ExperimentConfig& o)
-    : description(o.description), task(o.task), seeds(o.seeds), model_type(o.model_type),
-      model(o.model ? o.model->clone() : nullptr), data(o.data), optim(o.optim), schedule(o.schedule), train(o.train),
-      run(o.run), report(o.report), options_type_(o.options_type_) {}
+ExperimentConfig::ExperimentConfig(const ExperimentConfig& o) { *this = o; }
 
 ExperimentConfig& ExperimentConfig::operator=(const ExperimentConfig& o) {
   if (this == &o) return *this;
   description = o.description, task = o.task, seeds = o.seeds, model_type = o.model_type;
-  model = o.model ? o.model->clone() : nullptr;
-  data = o.data, optim = o.optim, schedule = o.schedule, train = o.train, run = o.run, report = o.report;
-  options_type_ = o.options_type_;
+  model_options.clear();
+  for (const auto& [name, m] : o.model_options) model_options[name] = m->clone();
+  data = o.data, optim = o.optim, schedule = o.schedule, train = o.train, init = o.init, run = o.run, report = o.report;
   return *this;
 }
 
 void ExperimentConfig::visit_model(FieldVisitor& v) {
   v.section("model", "the network; model.type picks the architecture, model.norm the normalization layer", [&] {
     v.field("type", model_type, doc("architecture").one_of(model_registry().names()));
-    if (model_registry().contains(model_type) && options_type_ != model_type) {
-      model = model_registry().get(model_type).make_options();
-      options_type_ = model_type;
-    }
-    if (model) model->visit(v);
+    for (auto& [name, opts] : model_options) v.group(name == model_type, [&, o = opts.get()] { o->visit(v); });
   });
 }
 
@@ -115,6 +120,7 @@ void ExperimentConfig::visit(FieldVisitor& v) {
   v.section("optim", "optimizer", [&] { optim.visit(v); });
   v.section("schedule", "learning-rate schedule and length", [&] { schedule.visit(v); });
   v.section("train", "training loop", [&] { train.visit(v); });
+  v.section("init", "starting weights (pretrained stage or file)", [&] { init.visit(v); });
   v.section("run", "where and how to run (not part of a run's identity)", [&] { run.visit(v); });
   v.section("report", "how runs appear in the experiment's table", [&] { report.visit(v); });
 }
@@ -191,6 +197,17 @@ ConfigTree subtree(const ConfigTree& t, const std::string& key) {
 
 }  // namespace
 
+namespace {
+
+std::vector<std::string> map_keys(const YAML::Node& n) {
+  std::vector<std::string> out;
+  if (n.IsDefined() && n.IsMap())
+    for (const auto& kv : n) out.push_back(kv.first.Scalar());
+  return out;
+}
+
+}  // namespace
+
 std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
   for (const auto& v : req.variants) {
     if (std::find(e.variant_names.begin(), e.variant_names.end(), v) == e.variant_names.end())
@@ -200,6 +217,14 @@ std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
   base.erase("variants");
   std::vector<RunSpec> runs;
   std::vector<Problem> problems;
+  auto add_problems = [&](const ConfigError& err, const std::string& where) {
+    for (auto p : err.problems()) {
+      if (!where.empty()) p.message += " [" + where + "]";
+      bool dup = false;  // the same problem in every variant / stage is reported once
+      for (const auto& q : problems) dup |= q.key == p.key && q.origin.str() == p.origin.str();
+      if (!dup) problems.push_back(p);
+    }
+  };
   for (const auto& variant : e.variant_names) {
     if (!req.variants.empty() && std::find(req.variants.begin(), req.variants.end(), variant) == req.variants.end())
       continue;
@@ -213,41 +238,82 @@ std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
       }
       merge_config(tree, subtree(e.tree, "variants." + variant));
     }
-    ExperimentConfig cfg;
-    try {
-      for (const auto& s : req.sets) apply_override(tree, s);
-      decode_config(tree, [&](FieldVisitor& v) { cfg.visit(v); });
-    } catch (const ConfigError& err) {
-      for (auto p : err.problems()) {
-        if (e.variant_names.size() > 1) p.message += fmt::format(" [variant {}]", variant);
-        bool dup = false;  // the same problem in every variant is reported once
-        for (const auto& q : problems) dup |= q.key == p.key && q.origin.str() == p.origin.str();
-        if (!dup) problems.push_back(p);
+    const std::string tag = e.variant_names.size() > 1 ? "variant " + variant : "";
+    // Stages: all of them in file order, or the variant's run_stages.
+    std::vector<std::string> all_stages = map_keys(tree.at("stages")), stages = all_stages;
+    YAML::Node rs = tree.at("run_stages");
+    if (rs.IsDefined() && !rs.IsNull()) {
+      stages.clear();
+      std::vector<YAML::Node> items;
+      if (rs.IsSequence())
+        for (const auto& x : rs) items.push_back(x);
+      else items.push_back(rs);
+      for (const auto& x : items) {
+        const std::string name = x.IsScalar() ? x.Scalar() : "";
+        if (std::find(all_stages.begin(), all_stages.end(), name) == all_stages.end())
+          problems.push_back({tree.origin_of("run_stages"), "run_stages", unknown_name_message("stage", name, all_stages)});
+        else stages.push_back(name);
       }
-      continue;
     }
-    std::vector<int64_t> seeds = req.seeds.empty() ? cfg.seeds : req.seeds;
+    if (all_stages.empty()) stages = {""};
+    ConfigTree unstaged = tree;
+    unstaged.erase("stages");
+    unstaged.erase("run_stages");
+    std::vector<std::pair<std::string, ExperimentConfig>> configs;
+    bool ok = true;
+    for (const auto& stage : stages) {
+      ConfigTree st = unstaged;
+      if (!stage.empty()) merge_config(st, subtree(tree, "stages." + stage));
+      ExperimentConfig cfg;
+      try {
+        for (const auto& s : req.sets) apply_override(st, s);
+        decode_config(st, [&](FieldVisitor& v) { cfg.visit(v); });
+      } catch (const ConfigError& err) {
+        add_problems(err, tag + (stage.empty() ? "" : (tag.empty() ? "" : ", ") + std::string("stage ") + stage));
+        ok = false;
+        continue;
+      }
+      if (!cfg.init.from_stage.empty()) {
+        auto pos = std::find(all_stages.begin(), all_stages.end(), cfg.init.from_stage);
+        auto self = std::find(all_stages.begin(), all_stages.end(), stage);
+        if (pos == all_stages.end() || pos >= self) {
+          problems.push_back({st.origin_of("init.from_stage"), "init.from_stage",
+                              fmt::format("'{}' is not an earlier stage of this experiment (stages: {})", cfg.init.from_stage,
+                                          join(all_stages))});
+          ok = false;
+        }
+      }
+      configs.emplace_back(stage, std::move(cfg));
+    }
+    if (!ok) continue;
+    std::vector<int64_t> seeds = req.seeds.empty() ? configs.front().second.seeds : req.seeds;
     for (int64_t seed : seeds) {
-      RunSpec r;
-      r.experiment = e.name;
-      r.variant = variant;
-      r.seed = seed;
-      r.config = cfg;
-      r.config.seeds = {seed};
-      YAML::Node enc = encode_config([&](FieldVisitor& v) { r.config.visit(v); });
-      enc.remove("seeds");
-      YAML::Node head(YAML::NodeType::Map);
-      head["experiment"] = e.name;
-      head["variant"] = variant;
-      head["seed"] = seed;
-      for (const auto& kv : enc) head[kv.first.Scalar()] = kv.second;
-      r.resolved_yaml = to_yaml_string(head) + "\n";
-      YAML::Node ident = YAML::Clone(head);
-      ident.remove("run");
-      ident.remove("description");
-      r.identity = to_yaml_string(ident);
-      r.dir = req.out / e.name / variant / fmt::format("seed{}", seed);
-      runs.push_back(std::move(r));
+      for (const auto& [stage, cfg] : configs) {
+        RunSpec r;
+        r.experiment = e.name;
+        r.variant = variant;
+        r.seed = seed;
+        r.stage = stage;
+        if (!stage.empty()) r.stages = stages;
+        r.config = cfg;
+        r.config.seeds = {seed};
+        YAML::Node enc = encode_config([&](FieldVisitor& v) { r.config.visit(v); });
+        enc.remove("seeds");
+        YAML::Node head(YAML::NodeType::Map);
+        head["experiment"] = e.name;
+        head["variant"] = variant;
+        head["seed"] = seed;
+        if (!stage.empty()) head["stage"] = stage;
+        for (const auto& kv : enc) head[kv.first.Scalar()] = kv.second;
+        r.resolved_yaml = to_yaml_string(head) + "\n";
+        YAML::Node ident = YAML::Clone(head);
+        ident.remove("run");
+        ident.remove("description");
+        r.identity = to_yaml_string(ident);
+        r.dir = req.out / e.name / variant / fmt::format("seed{}", seed);
+        if (!stage.empty()) r.dir /= stage;
+        runs.push_back(std::move(r));
+      }
     }
   }
   if (!problems.empty()) throw ConfigError(problems);

@@ -5,9 +5,13 @@
 // An experiment file holds the config keys below plus `variants:` (named override sets, e.g.
 // ln: {model.norm.type: layernorm}) and `seeds:`. Each run's config is the experiment's config,
 // then its variant's overrides, then the command line's --set overrides.
+// A staged experiment (MAE: pretrain, then fine-tune) also has `stages:` (name -> overrides, run
+// in file order; a later stage starts from an earlier one's weights through init.from_stage)
+// and may restrict them per variant with `run_stages: [...]` (e.g. a from-scratch baseline).
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +68,17 @@ struct TrainOptions {
   void visit(FieldVisitor& v);
 };
 
+// Starting weights: the final weights of an earlier stage of the same run (MAE pretraining ->
+// fine-tuning), or a safetensors file. Tensors are matched by name and shape.
+struct InitOptions {
+  std::string from_stage;
+  std::string checkpoint;
+  std::vector<std::string> exclude;  // parameter-name prefixes not to load
+  double head_init_std = 0.0;        // > 0: head.weight ~ trunc_normal(std), head.bias = 0 (MAE: 2e-5)
+  bool freeze_backbone = false;      // train only head.* (linear probing)
+  void visit(FieldVisitor& v);
+};
+
 struct RunOptions {
   std::string device = "auto";
   int64_t threads = 0;  // intra-op threads; 0 = all cores
@@ -75,6 +90,7 @@ struct ReportOptions {
   std::string column;    // table column label; "" = the variant name
   std::string metric = "top1";
   std::string baseline;  // column the delta is taken against; "" = the first column
+  std::string stage;     // for staged experiments: whose summary the table shows; "" = the last
   void visit(FieldVisitor& v);
 };
 
@@ -83,11 +99,17 @@ struct ExperimentConfig {
   std::string task = "classification";
   std::vector<int64_t> seeds{0};
   std::string model_type = "vit";
-  std::unique_ptr<ModelOptions> model;
+  // Options of every model type. The YAML's model keys are decoded into all of them, so keys of
+  // another type (e.g. MAE's decoder_* in a fine-tuning stage) are accepted, while only the
+  // active type's appear in the resolved config (as for norms).
+  std::map<std::string, std::unique_ptr<ModelOptions>> model_options;
+  const ModelOptions& model() const { return *model_options.at(model_type); }
+  ModelOptions& model() { return *model_options.at(model_type); }
   DataOptions data;
   OptimOptions optim;
   ScheduleOptions schedule;
   TrainOptions train;
+  InitOptions init;
   RunOptions run;
   ReportOptions report;
 
@@ -99,19 +121,18 @@ struct ExperimentConfig {
   void visit(FieldVisitor& v);
   // Only the `model:` section (what `dyt model` reads from a preset).
   void visit_model(FieldVisitor& v);
-
- private:
-  std::string options_type_ = "vit";  // the model type `model` currently holds options for
 };
 
 struct RunSpec {
   std::string experiment;  // e.g. smoke/vit_fmnist
   std::string variant;     // e.g. ln
   int64_t seed = 0;
+  std::string stage;                 // "" for single-stage experiments
+  std::vector<std::string> stages;   // the stages this (variant, seed) runs, in order
   ExperimentConfig config;
   std::string resolved_yaml;  // what config.yaml holds
   std::string identity;       // the part that must match to reuse results (no run: section)
-  std::filesystem::path dir;  // <out>/<experiment>/<variant>/seed<k>
+  std::filesystem::path dir;  // <out>/<experiment>/<variant>/seed<k>[/<stage>]
 };
 
 struct PlanRequest {

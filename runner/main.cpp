@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <malloc.h>
 
+#include <csignal>
 #include <cstdio>
 #include <yaml-cpp/yaml.h>
 
@@ -20,6 +21,9 @@ int main(int argc, char** argv) {
   // showed up as half of all CPU time being spent in the kernel.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Past a file-size limit, write() should fail with EFBIG (reported as a full disk, exit 4)
+  // instead of the process being killed.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"dyt: Dynamic Tanh vs normalization layers in Transformers - experiments, tables, benchmarks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("dyt 0.1"));

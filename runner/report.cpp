@@ -186,6 +186,10 @@ std::string write_experiment_table(const std::string& experiment, const fs::path
   std::vector<RunRecord> records;
   std::string metric, baseline;
   for (const auto& spec : runs) {
+    if (!spec.stage.empty()) {  // a staged run appears through one stage
+      const std::string want = spec.config.report.stage.empty() ? spec.stages.back() : spec.config.report.stage;
+      if (spec.stage != want) continue;
+    }
     RunRecord r;
     r.variant = spec.variant, r.seed = spec.seed;
     r.row = spec.config.report.row.empty() ? e.name : spec.config.report.row;

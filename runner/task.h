@@ -34,5 +34,6 @@ const Registry<TaskType>& task_registry();
 
 // Task entry points (one translation unit each).
 RunResult run_classification(RunContext& ctx);
+RunResult run_mae_pretrain(RunContext& ctx);
 
 }  // namespace dyt

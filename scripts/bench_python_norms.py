@@ -96,9 +96,8 @@ def bench_python(shape, device, dtype, repeats, warmup, flush):
     return rows
 
 
-def bench_ours(shapes, device, dtype_name, threads, repeats):
-    dyt = ROOT / "build" / "dyt"
-    csv_path = ROOT / "build" / "bench_norm_side_by_side.csv"
+def bench_ours(dyt, shapes, device, dtype_name, threads, repeats):
+    csv_path = Path(dyt).parent / "bench_norm_side_by_side.csv"
     cmd = [str(dyt), "bench", "norm", "--device", device, "--dtype", dtype_name, "--csv", str(csv_path),
            "--repeats", str(repeats)]
     if threads:
@@ -123,13 +122,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--out", default="", help="also write <out>/norm_side_by_side_<setup>.{csv,md}")
+    ap.add_argument("--dyt", default=str(ROOT / "build" / "dyt"), help="the dyt binary (default: build/dyt)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     shapes = [tuple(int(v) for v in s.split("x")) for s in (args.shape or ["12608x384", "50432x768"])]
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     repeats = args.repeats or (20 if args.device == "cuda" else 7)
-    ours = bench_ours(shapes, args.device, args.dtype, args.threads, repeats)
+    ours = bench_ours(args.dyt, shapes, args.device, args.dtype, args.threads, repeats)
     setup = f"{args.device}_{args.dtype}_torch{torch.__version__.split('+')[0]}_{torch.get_num_threads()}threads"
     md = io.StringIO()
     md.write(f"# Norm layers: Python (torch {torch.__version__}) vs dyt, {args.device} {args.dtype}, "

@@ -38,8 +38,8 @@ TEST(Config, BaseChainDeepMergesAndChildWins) {
   write_file(d / "c.yaml", "base: [sub/b.yaml]\noptim:\n  lr: 0.002\n");
   ConfigTree t = load_config(d / "c.yaml");
   ExperimentConfig cfg = decode(t);
-  EXPECT_EQ(cfg.model->norm.type, "dyt");
-  EXPECT_DOUBLE_EQ(cfg.model->norm.eps, 1e-5);  // kept from the grandparent
+  EXPECT_EQ(cfg.model().norm.type, "dyt");
+  EXPECT_DOUBLE_EQ(cfg.model().norm.eps, 1e-5);  // kept from the grandparent
   EXPECT_DOUBLE_EQ(cfg.optim.lr, 0.002);
   // Origins point at the file that set the value.
   EXPECT_NE(t.origin_of("model.norm.type").file.find("b.yaml"), std::string::npos);
@@ -62,7 +62,7 @@ TEST(Config, SetOverridesWinAndParseYaml) {
   EXPECT_DOUBLE_EQ(cfg.optim.lr, 3e-4);
   ASSERT_EQ(cfg.optim.betas.size(), 2u);
   EXPECT_DOUBLE_EQ(cfg.optim.betas[1], 0.95);
-  EXPECT_EQ(cfg.model->norm.type, "rmsnorm");
+  EXPECT_EQ(cfg.model().norm.type, "rmsnorm");
   EXPECT_EQ(t.origin_of("optim.lr").file, "--set optim.lr=3e-4");
 }
 
@@ -153,7 +153,7 @@ TEST(Plan, VariantsTimesSeedsWithOverridesInPrecedence) {
   auto runs = plan_runs(e, req);
   ASSERT_EQ(runs.size(), 4u);
   EXPECT_EQ(runs[2].variant, "dyt");
-  EXPECT_EQ(runs[2].config.model->norm.type, "dyt");
+  EXPECT_EQ(runs[2].config.model().norm.type, "dyt");
   EXPECT_DOUBLE_EQ(runs[2].config.optim.lr, 0.3);  // command line beats the variant
   EXPECT_EQ(runs[3].seed, 1);
   EXPECT_EQ(runs[3].dir, d / "out" / "e" / "dyt" / "seed1");
@@ -173,4 +173,24 @@ TEST(Plan, ProblemsInVariantsAreTaggedWithTheVariant) {
   std::string msg = error_of([&] { plan_runs(e, req); });
   EXPECT_NE(msg.find("e.yaml:6:24: model.norm.squash: 'tnah' is not allowed (did you mean 'tanh'?)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[variant bad]"), std::string::npos) << msg;
+}
+
+// Every fuzzer seed and every input the fuzzer ever crashed on, through the fuzzer's property.
+#include "tests/fuzz/config_property.h"
+
+TEST(ConfigFuzzRegressions, CorpusAndSavedCrashesPassTheProperty) {
+  int n = 0;
+  for (const char* sub : {"tests/fuzz/corpus", "tests/fuzz/regressions"}) {
+    const std::filesystem::path dir = std::filesystem::path(DYT_SOURCE_DIR) / sub;
+    if (!std::filesystem::is_directory(dir)) continue;
+    for (const auto& f : std::filesystem::directory_iterator(dir)) {
+      if (!f.is_regular_file() || f.path().filename().string().front() == '.') continue;
+      std::ifstream in(f.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      SCOPED_TRACE(f.path().string());
+      EXPECT_NO_FATAL_FAILURE(dyt::fuzz::check_config_text(text));
+      ++n;
+    }
+  }
+  EXPECT_GE(n, 4);
 }

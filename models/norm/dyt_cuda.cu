@@ -233,7 +233,7 @@ RowsPlan rows_plan(const Shape& s, int vec) {
   const int64_t rows = s.outer, C = s.channels;
   RowsPlan p;
   p.tiles = (C + kTX * vec - 1) / (kTX * vec);
-  const int64_t target = 4LL * sm_count();
+  const int64_t target = 8LL * sm_count();  // enough blocks to fill every SM, few partial rows
   int64_t groups = std::max<int64_t>(1, (target + p.tiles - 1) / p.tiles);
   groups = std::min(groups, std::max<int64_t>(1, (rows + kTY - 1) / kTY));
   p.rows_per_group = (rows + groups - 1) / groups;
@@ -245,7 +245,7 @@ struct PlanesPlan {
   int64_t groups, n_per_group;
 };
 PlanesPlan planes_plan(const Shape& s) {
-  const int64_t target = 4LL * sm_count();
+  const int64_t target = 8LL * sm_count();
   int64_t groups = std::min(s.outer, std::max<int64_t>(1, (target + s.channels - 1) / s.channels));
   PlanesPlan p;
   p.n_per_group = (s.outer + groups - 1) / groups;

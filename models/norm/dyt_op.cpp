@@ -8,6 +8,7 @@
 
 #include "models/norm/dyt_cpu.h"
 #ifdef DYT_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "models/norm/dyt_cuda.h"
@@ -124,6 +125,7 @@ cuda::Shape cuda_shape(const Layout& l) { return {l.outer, l.channels, l.inner};
 void* current_stream(const Tensor& x) { return c10::cuda::getCurrentCUDAStream(x.device().index()).stream(); }
 
 Tensor forward_cuda(const Tensor& x, const Tensor& alpha, const Tensor& w, const Tensor& b, bool cf) {
+  c10::cuda::CUDAGuard guard(x.device());  // launch on the tensor's device, whatever is current
   Tensor y = torch::empty_like(x);
   if (x.numel() == 0) return y;
   cuda::forward(x.data_ptr(), y.data_ptr(), cuda_dtype(x), cuda_shape(layout_of(x, cf)), alpha.data_ptr<float>(),
@@ -133,6 +135,7 @@ Tensor forward_cuda(const Tensor& x, const Tensor& alpha, const Tensor& w, const
 
 std::vector<Tensor> backward_cuda(const Tensor& x, const Tensor& dy, const Tensor& alpha, const Tensor& w, bool cf,
                                   bool need_dx) {
+  c10::cuda::CUDAGuard guard(x.device());
   const Layout l = layout_of(x, cf);
   auto fopts = x.options().dtype(torch::kFloat);
   Tensor dx = need_dx ? torch::empty_like(x) : Tensor();

@@ -19,6 +19,7 @@ expect() {  # expect STATUS PATTERN -- command...
 }
 expect 0 "parameters: 86567656" -- "$DYT" model vit_b16
 expect 0 "parameters: 86567681" -- "$DYT" model vit_b16 --set norm.type=dyt
+expect 0 "parameters: 111907840" -- "$DYT" model mae_vit_b16
 expect 0 "smoke/vit_fmnist" -- "$DYT" list experiments
 expect 0 "dyt .*Dynamic Tanh" -- "$DYT" list norms
 expect 0 "model.norm.alpha_init" -- "$DYT" list keys
@@ -33,6 +34,9 @@ printf 'base: ../nowhere.yaml\n' > "$tmp/nobase.yaml"
 expect 2 "nobase.yaml:1:7: base: base file 'nowhere.yaml' not found" -- "$DYT" config "$tmp/nobase.yaml"
 expect 2 "model.patch_size: patch_size 5 does not divide img_size 28" -- "$DYT" config smoke/vit_fmnist --set model.patch_size=5
 expect 2 "data.batch_size: value 0 is out of range" -- "$DYT" config smoke/vit_fmnist --set data.batch_size=0
+expect 2 "model.mask_ratio: value 1.0 is out of range: must be >= 0 and < 1 \[variant ln, stage pretrain\]" -- "$DYT" config smoke/mae_fmnist --set model.mask_ratio=1.0
+expect 2 "model.num_heads: num_heads 5 does not divide embed_dim 64" -- "$DYT" config smoke/vit_fmnist --set model.num_heads=5
+expect 2 "optim.lr: value -0.1 is out of range: must be >= 0" -- "$DYT" config smoke/vit_fmnist --set optim.lr=-0.1
 expect 3 "no train-images-idx3-ubyte\[.gz\]; set data.root" -- "$DYT" run smoke/vit_fmnist --out "$tmp/r1" --set data.root="$tmp/nodata"
 mkdir -p "$tmp/cut"
 head -c 5000 /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz > "$tmp/cut/train-images-idx3-ubyte.gz"

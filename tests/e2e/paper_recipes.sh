@@ -33,4 +33,15 @@ for exp in paper/vit_b_imagenet paper/vit_l_imagenet; do
     test -s "$tmp/out/$exp/$v/seed0/model_ema.safetensors"
   done
 done
+for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
+  "$DYT" config "$exp" > "$tmp/config.txt"
+  grep -q "blr: 0.00015" "$tmp/config.txt"
+  grep -q "layer_decay: 0.65\|layer_decay: 0.75" "$tmp/config.txt"
+done
+"$DYT" run paper/mae_vit_b_imagenet --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=4 \
+  --set data.train_subset=8 --set data.val_subset=4 --set data.eval_batch_size=4 --variants dyt
+for stage in pretrain finetune; do
+  grep -q '"status": "finished"' "$tmp/out/paper/mae_vit_b_imagenet/dyt/seed0/$stage/summary.json"
+done
+test -s "$tmp/out/paper/mae_vit_b_imagenet/dyt/seed0/pretrain/reconstruction.png"
 echo "paper recipes: OK"

@@ -1,0 +1,141 @@
+// Task `mae`: masked-autoencoder pretraining. The loss is the model's masked-patch MSE; the
+// evaluation is the same loss on the validation split with a fixed mask per image (its own
+// generator, so evaluating does not move the training's random stream). At the end it writes
+// reconstruction.png: per image, original | masked input | reconstruction | reconstruction
+// with the visible patches pasted back, as in the MAE paper's figures.
+#include <fmt/format.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "models/mae.h"
+#include "runner/image_data.h"
+#include "runner/task.h"
+#include "runner/trainer.h"
+
+namespace dyt {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using torch::Tensor;
+
+namespace {
+
+// Fixed per-image mask noise for evaluation and pictures.
+Tensor eval_noise(int64_t batch_index, int64_t n, int64_t L) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(1000003 + batch_index));
+  return torch::rand({n, L}, gen, torch::TensorOptions().dtype(torch::kFloat));
+}
+
+cv::Mat to_image(const Tensor& chw, const std::vector<double>& mean, const std::vector<double>& stdv, int scale) {
+  const int64_t C = chw.size(0), H = chw.size(1), W = chw.size(2);
+  Tensor t = chw.detach().to(torch::kCPU, torch::kFloat).clone();
+  for (int64_t c = 0; c < C; ++c) t[c].mul_(stdv[c]).add_(mean[c]);
+  t = (t.clamp(0, 1) * 255).round().to(torch::kByte).permute({1, 2, 0}).contiguous();
+  cv::Mat img(static_cast<int>(H), static_cast<int>(W), C == 1 ? CV_8UC1 : CV_8UC3, t.data_ptr());
+  cv::Mat out;
+  cv::resize(img, out, cv::Size(), scale, scale, cv::INTER_NEAREST);
+  if (C == 3) cv::cvtColor(out, out, cv::COLOR_RGB2BGR);
+  return out.clone();
+}
+
+void write_reconstructions(MAEImpl& model, Loader& val, const std::vector<double>& mean, const std::vector<double>& stdv,
+                           const torch::Device& device, const fs::path& file) {
+  torch::NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  val.start_epoch(0);
+  Batch b;
+  if (!val.next(b)) return;
+  const int64_t n = std::min<int64_t>(8, b.images.size(0));
+  Tensor imgs = b.images.slice(0, 0, n).to(device);
+  const int64_t L = model.patch_embed->num_patches;
+  auto out = model.forward(imgs, model.opts.mask_ratio, eval_noise(0, n, L).to(device));
+  Tensor pred = out.pred.to(torch::kFloat);
+  if (model.opts.norm_pix_loss) {  // back from normalised-patch space with each patch's own statistics
+    Tensor t = model.patchify(imgs);
+    pred = pred * torch::sqrt(t.var(-1, true, true) + 1e-6) + t.mean(-1, true);
+  }
+  const int64_t pdim = pred.size(2);
+  Tensor mask = out.mask.unsqueeze(-1).expand({n, L, pdim});
+  Tensor recon = model.unpatchify(pred);
+  // Removed patches are zeros in normalised space: the data set's mean colour in the picture.
+  Tensor masked_in = model.unpatchify(model.patchify(imgs) * (1 - mask));
+  Tensor pasted = model.unpatchify(model.patchify(imgs) * (1 - mask) + pred * mask);
+  const int scale = std::max<int>(1, static_cast<int>(112 / imgs.size(2)));
+  std::vector<cv::Mat> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<cv::Mat> cols = {to_image(imgs[i], mean, stdv, scale), to_image(masked_in[i], mean, stdv, scale),
+                                 to_image(recon[i], mean, stdv, scale), to_image(pasted[i], mean, stdv, scale)};
+    for (auto& c : cols) cv::copyMakeBorder(c, c, 2, 2, 2, 2, cv::BORDER_CONSTANT, cv::Scalar::all(255));
+    cv::Mat row;
+    cv::hconcat(cols, row);
+    rows.push_back(row);
+  }
+  cv::Mat grid;
+  cv::vconcat(rows, grid);
+  std::vector<uchar> png;
+  cv::imencode(".png", grid, png);
+  atomic_write(file, std::string(png.begin(), png.end()));
+  model.train(was_training);
+}
+
+}  // namespace
+
+RunResult run_mae_pretrain(RunContext& ctx) {
+  const RunSpec& spec = ctx.spec;
+  const ExperimentConfig& cfg = spec.config;
+  const auto* mo = dynamic_cast<const MAEOptions*>(&cfg.model());
+  if (!mo) throw ConfigError(Origin{}, "model.type", "task: mae needs model.type: mae");
+  const torch::Device device = ctx.device;
+  const bool bf16 = use_bf16(cfg, device);
+  ImageData data = open_image_data(cfg, mo->img_size, mo->in_chans, ctx.rank, ctx.world, static_cast<uint64_t>(spec.seed));
+
+  torch::manual_seed(static_cast<uint64_t>(spec.seed));
+  auto model = std::dynamic_pointer_cast<MAEImpl>(model_registry().get(cfg.model_type).build(cfg.model()));
+  json init_report = initialise_from(ctx, *model);
+  model->to(device);
+  Optimizer opt(cfg.optim, make_param_groups(*model, cfg.optim.weight_decay, cfg.optim.layer_decay));
+
+  LoopHooks hooks;
+  hooks.steps_per_epoch = data.train->batches_per_epoch();
+  hooks.primary_metric = "loss";
+  hooks.higher_is_better = false;
+  hooks.start_epoch = [&](int64_t epoch, int64_t first) { data.train->start_epoch(epoch, first); };
+  hooks.next_step = [&](int64_t, StepResult& r, int64_t& index) {
+    Batch b;
+    if (!data.train->next(b)) return false;
+    index = b.index;
+    Tensor x = b.images.to(device, true);
+    AutocastGuard ac(bf16, device.type());
+    r.loss = model->forward(x, mo->mask_ratio).loss;
+    r.samples = x.size(0);
+    return true;
+  };
+  hooks.evaluate = [&](int64_t) {
+    torch::NoGradGuard ng;
+    model->eval();
+    AutocastGuard ac(bf16, device.type());
+    data.val->start_epoch(0);
+    Batch b;
+    double sum = 0;
+    int64_t n = 0;
+    while (data.val->next(b)) {
+      Tensor x = b.images.to(device, true);
+      Tensor noise = eval_noise(b.index, x.size(0), model->patch_embed->num_patches).to(device);
+      sum += model->forward(x, mo->mask_ratio, noise).loss.item<double>() * static_cast<double>(x.size(0));
+      n += x.size(0);
+    }
+    model->train();
+    return json{{"loss", sum / std::max<int64_t>(1, n)}, {"n", n}};
+  };
+  hooks.save_final = [&] {
+    write_safetensors(spec.dir / "model.safetensors", state_dict(*model), {{"format", "pt"}});
+    write_reconstructions(*model, *data.val, data.mean, data.std, device, spec.dir / "reconstruction.png");
+  };
+  json summary = {{"experiment", spec.experiment}, {"variant", spec.variant}, {"seed", spec.seed},
+                  {"params", count_parameters(*model)}, {"data", data.description}};
+  if (!init_report.is_null()) summary["init"] = init_report;
+  return run_training_loop(ctx, cfg, {*model, nullptr, opt}, hooks, summary);
+}
+
+}  // namespace dyt
