@@ -55,6 +55,7 @@ struct DatasetType {
   std::string default_root;   // "" = none; the user must give data.root
   std::vector<double> mean, std;  // normalisation defaults
   std::function<DatasetPtr(const DatasetRequest&)> open;
+  std::string kind = "image";  // image | audio (audio sets are read by the wav2vec2 task's loader)
 };
 
 const Registry<DatasetType>& dataset_registry();

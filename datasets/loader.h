@@ -7,14 +7,10 @@
 
 #include <torch/torch.h>
 
-#include <condition_variable>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "datasets/dataset.h"
+#include "datasets/prefetch.h"
 #include "datasets/transforms.h"
 
 namespace dyt {
@@ -38,37 +34,25 @@ struct LoaderOptions {
 class Loader {
  public:
   Loader(DatasetPtr data, std::shared_ptr<const ImageTransform> transform, LoaderOptions opts);
-  ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
   // Starts an epoch (reshuffles); `first_batch` skips batches already consumed (resume).
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch, or false at its end. Rethrows a worker's error (e.g. DataError).
-  bool next(Batch& out);
+  bool next(Batch& out) { return queue_.next(out); }
   int64_t batches_per_epoch() const;
   int64_t samples_per_epoch() const { return static_cast<int64_t>(order_.size()); }
 
  private:
-  void stop_workers();
   Batch build(int64_t b) const;
-  void worker_loop();
 
   DatasetPtr data_;
   std::shared_ptr<const ImageTransform> tf_;
   LoaderOptions o_;
   std::vector<int64_t> order_;
   int64_t epoch_ = 0;
-  int64_t next_out_ = 0, next_build_ = 0, end_ = 0;
-  std::map<int64_t, Batch> ready_;
-  std::exception_ptr error_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  Prefetcher<Batch> queue_;
 };
-
-// splitmix64: the per-sample seed mixer.
-uint64_t mix_seed(uint64_t a, uint64_t b);
 
 }  // namespace dyt

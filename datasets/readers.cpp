@@ -257,6 +257,10 @@ Registry<DatasetType> build_dataset_registry() {
   r.add("image_folder", {"ImageNet-style tree: root/{train,val}/<class>/<image> (OpenCV decoding)", "",
                          {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225},
                          [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<ImageFolderDataset>(q.root, q.split); }});
+  DatasetType audio;
+  audio.help = "speech: fairseq manifests <root>/train.tsv and valid.tsv (dyt data speech / dyt data manifest)";
+  audio.kind = "audio";
+  r.add("audio_manifest", audio);
   r.add("synthetic", {"generated class templates plus noise (tests, benchmarks)", "", {0.5}, {0.25},
                       [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<SyntheticDataset>(q); }});
   return r;

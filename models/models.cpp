@@ -4,6 +4,7 @@
 #include "models/mae.h"
 #include "models/model.h"
 #include "models/vit.h"
+#include "models/wav2vec2.h"
 
 namespace dyt {
 
@@ -21,6 +22,7 @@ Registry<ModelType> build_model_registry() {
   Registry<ModelType> r("model type");
   r.add("vit", model_type<ViTOptions, ViTImpl>("Vision Transformer classifier (timm VisionTransformer)"));
   r.add("mae", model_type<MAEOptions, MAEImpl>("masked autoencoder: ViT encoder + light decoder (facebookresearch/mae)"));
+  r.add("wav2vec2", model_type<W2V2Options, Wav2Vec2Impl>("wav2vec 2.0 pretraining model (transformers Wav2Vec2ForPreTraining)"));
   return r;
 }
 

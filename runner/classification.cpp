@@ -8,6 +8,7 @@
 
 #include "datasets/loader.h"
 #include "models/vit.h"
+#include "runner/analysis.h"
 #include "runner/image_data.h"
 #include "runner/task.h"
 #include "runner/trainer.h"
@@ -158,6 +159,24 @@ RunResult run_classification(RunContext& ctx) {
       j["ema_top1"] = q.top1, j["ema_top5"] = q.top5, j["ema_loss"] = q.loss;
     }
     return j;
+  };
+  hooks.save_final = [&](json& summary) {
+    save_final_weights(spec.dir, *model, ema.get());
+    if (cfg.train.capture_mapping <= 0) return;
+    // Fig. 2/4: what each norm layer does to its inputs, on validation images.
+    model->eval();
+    data.val->start_epoch(0);
+    summary["norm_mapping"] = capture_norm_mapping(
+        *model,
+        [&](int64_t) {
+          Batch b;
+          if (!data.val->next(b)) return false;
+          AutocastGuard ac(bf16, device.type());
+          model->forward(b.images.to(device));
+          return true;
+        },
+        cfg.train.capture_mapping, spec.dir / "norm_mapping.safetensors");
+    model->train();
   };
   json summary = {{"experiment", spec.experiment}, {"variant", spec.variant}, {"seed", spec.seed},
                   {"params", count_parameters(*model)}, {"data", data.description}};

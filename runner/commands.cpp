@@ -10,14 +10,21 @@
 #include <opencv2/core.hpp>
 #include <set>
 
+#include <unistd.h>
+
+#include <chrono>
+
+#include "datasets/audio.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
 #include "runner/config.h"
 #include "runner/env.h"
 #include "runner/experiment.h"
 #include "runner/io.h"
+#include "runner/plot.h"
 #include "runner/report.h"
 #include "runner/task.h"
+#include "runner/train.h"
 
 namespace dyt {
 namespace fs = std::filesystem;
@@ -262,19 +269,72 @@ int cmd_run(const RunArgs& a) {
   }
   if (done > 0) {
     std::string table = write_experiment_table(e.name, req.out);
-    std::printf("\n%s\n(written to %s/table.{md,csv,tex})\n", table.c_str(), (req.out / e.name).c_str());
+    std::printf("\n%s\n(written to %s/table.{md,csv,tex}; `dyt plot %s` draws its curves)\n", table.c_str(),
+                (req.out / e.name).c_str(), e.name.c_str());
+    write_results_index(req.out);
   }
   if (diverged) std::fprintf(stderr, "%lld run(s) diverged; they appear as 'diverged @ step N' in the table\n", static_cast<long long>(diverged));
   if (skipped) std::fprintf(stderr, "%lld run(s) skipped because another process holds them; run again later\n", static_cast<long long>(skipped));
   return 0;
 }
 
-int cmd_table(const std::vector<std::string>& experiments, const std::string& out) {
+int cmd_table(const std::vector<std::string>& experiments, const std::string& out, bool paper) {
   const fs::path root = out.empty() ? suite_home() / "results" : fs::path(out);
+  if (experiments.empty() && !paper)
+    throw ConfigError(Origin{"command line"}, "", "name one or more experiments, or give --paper for the paper's tables");
   for (const auto& e : experiments) {
     std::string md = write_experiment_table(e, root);
     std::printf("%s\n(written to %s/table.{md,csv,tex})\n\n", md.c_str(), (root / e).c_str());
   }
+  if (paper) {
+    std::printf("%s", write_paper_tables(root, suite_home() / "configs" / "paper" / "tables.yaml").c_str());
+    std::printf("(written to %s/paper/tables.{md,csv,tex})\n", root.c_str());
+  }
+  std::printf("index: %s\n", write_results_index(root).c_str());
+  return 0;
+}
+
+int cmd_plot(const std::vector<std::string>& experiments, const std::string& out) {
+  const fs::path root = out.empty() ? suite_home() / "results" : fs::path(out);
+  for (const auto& e : experiments) {
+    std::string note;
+    auto files = plot_experiment(e, root, &note);
+    for (const auto& f : files)
+      std::printf("%s %s\n", f.rendered ? "plotted" : "script ", (f.rendered ? f.png : f.gp).c_str());
+    if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
+  std::printf("index: %s\n", write_results_index(root).c_str());
+  return 0;
+}
+
+int cmd_data_speech(const SpeechArgs& a) {
+  SpeechCorpusOptions o;
+  o.hours = a.hours, o.seed = static_cast<uint64_t>(a.seed), o.jobs = static_cast<int>(a.jobs);
+  o.valid_percent = a.valid_percent, o.word_list = a.words;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO);
+  double last_print = -1;
+  SpeechCorpusReport r = synthesize_speech_corpus(a.out, o, [&](double have, double want) {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double eta = have > 0 ? el * (want - have) / have : NAN;
+    if (!tty && el - last_print < 10) return;
+    last_print = el;
+    std::fprintf(stderr, tty ? "\r\033[K[speech] %.0f / %.0f s of audio (%.0f%%), ETA %s" : "[speech] %.0f / %.0f s of audio (%.0f%%), ETA %s\n",
+                 have, want, 100.0 * have / want, format_duration(eta).c_str());
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("%s: %lld utterances, %.3f h of 16 kHz speech; train.tsv %lld, valid.tsv %lld\n", a.out.c_str(),
+              static_cast<long long>(r.utterances), r.seconds / 3600.0, static_cast<long long>(r.train),
+              static_cast<long long>(r.valid));
+  return 0;
+}
+
+int cmd_data_manifest(const ManifestArgs& a) {
+  ScanOptions o;
+  o.ext = a.ext, o.valid_percent = a.valid_percent, o.seed = static_cast<uint64_t>(a.seed);
+  auto [train, valid] = scan_audio_tree(a.root, a.out, o);
+  std::printf("%s: train.tsv %lld files, valid.tsv %lld files (root %s)\n", a.out.c_str(), static_cast<long long>(train),
+              static_cast<long long>(valid), a.root.c_str());
   return 0;
 }
 
@@ -285,6 +345,7 @@ Registry<TaskType> build_task_registry() {
   r.add("classification", {"supervised image classification (top-1/top-5); fine-tuning / linear probing with init:",
                             run_classification});
   r.add("mae", {"masked-autoencoder pretraining (masked-patch MSE); writes a reconstruction grid", run_mae_pretrain});
+  r.add("wav2vec2", {"wav2vec 2.0 self-supervised speech pretraining (contrastive loss in bits)", run_wav2vec2});
   return r;
 }
 }  // namespace

@@ -27,7 +27,8 @@ struct RunArgs {
 };
 int cmd_run(const RunArgs& a);
 
-int cmd_table(const std::vector<std::string>& experiments, const std::string& out);
+int cmd_table(const std::vector<std::string>& experiments, const std::string& out, bool paper);
+int cmd_plot(const std::vector<std::string>& experiments, const std::string& out);
 
 struct BenchNormArgs {
   std::string device = "cpu", dtype = "fp32";
@@ -45,6 +46,22 @@ struct BenchModelArgs {
   std::string out_dir;
 };
 int cmd_bench_model(const BenchModelArgs& a);
+
+struct SpeechArgs {
+  std::string out;
+  double hours = 1.0;
+  int64_t seed = 0, jobs = 0;
+  double valid_percent = 5.0;
+  std::string words = "/usr/share/dict/words";
+};
+int cmd_data_speech(const SpeechArgs& a);
+
+struct ManifestArgs {
+  std::string root, out, ext = "flac";
+  double valid_percent = 1.0;
+  int64_t seed = 42;
+};
+int cmd_data_manifest(const ManifestArgs& a);
 
 // Set by SIGINT / SIGTERM; training loops checkpoint and return when they see it.
 void install_stop_handlers();

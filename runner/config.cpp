@@ -139,7 +139,10 @@ void merge_map(YAML::Node dst, const YAML::Node& src, const std::string& prefix,
     const std::string key = kv.first.Scalar();
     const std::string path = join_key(prefix, key);
     auto it = src_origins.find(path);
-    if (kv.second.IsMap() && dst[key].IsDefined() && dst[key].IsMap()) {
+    if (kv.second.IsNull()) {  // `key: ~` in a later file removes what earlier ones set
+      dst.remove(key);
+      erase_origins(dst_origins, path);
+    } else if (kv.second.IsMap() && dst[key].IsDefined() && dst[key].IsMap()) {
       merge_map(dst[key], kv.second, path, src_origins, dst_origins);
       if (it != src_origins.end()) dst_origins[path] = it->second;
     } else {

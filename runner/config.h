@@ -3,6 +3,7 @@
 //  - `base:` (a path or a list of paths, relative to the file) is loaded first and deep-merged,
 //    any number of levels; cycles and missing files are errors naming the chain / the file.
 //  - Mapping keys may be dotted (`model.norm.type: dyt`), which is the same as nesting.
+//  - `key: ~` (null) in a later file or --set removes the key (default value; a variant: dropped).
 //  - `--set a.b=v` overrides parse v as YAML (so lists work) and come last.
 //  - Every value remembers where it was set (file:line:column or the --set), so a problem found
 //    when decoding into the typed option structs points at the right place.

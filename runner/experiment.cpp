@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 
 void DataOptions::visit(FieldVisitor& v) {
   v.field("dataset", dataset, doc("data set type").one_of(dataset_registry().names()));
-  v.field("root", root, doc("data location; empty = the data set's default (e.g. /usr/share/datasets/fashion-mnist)"));
+  v.field("root", root, doc("data location (relative: to the suite folder); empty = the data set's default"));
   v.field("image_size", image_size, doc("side of the images fed to the model; 0 = as stored").ge(0));
   v.field("batch_size", batch_size, doc("training batch per process").gt(0));
   v.field("eval_batch_size", eval_batch_size, doc("evaluation batch; 0 = batch_size").ge(0));
@@ -27,6 +27,17 @@ void DataOptions::visit(FieldVisitor& v) {
     v.field("synthetic_classes", synthetic_classes, doc("synthetic: classes").gt(1));
     v.field("synthetic_image", synthetic_image, doc("synthetic: image side").gt(0));
     v.field("synthetic_channels", synthetic_channels, doc("synthetic: channels (1 or 3)").ge(1).le(3));
+  });
+  v.group(dataset == "audio_manifest", [&] {
+    v.field("train_manifest", train_manifest, doc("audio: training manifest, relative to data.root"));
+    v.field("valid_manifest", valid_manifest, doc("audio: validation manifest, relative to data.root"));
+    v.field("max_sample_size", max_sample_size, doc("audio: random crop to at most this many samples").gt(0));
+    v.field("min_sample_size", min_sample_size, doc("audio: skip utterances shorter than this").ge(0));
+    v.field("pad", pad, doc("audio: pad batches with a padding mask; false crops to the shortest utterance"));
+    v.field("normalize", normalize, doc("audio: zero mean, unit variance per utterance (wav2vec 2.0 Large)"));
+    v.field("synthesize_hours", synthesize_hours,
+            doc("audio: > 0 makes an espeak-ng corpus of this many hours in data.root when it has no manifests").ge(0));
+    v.field("synthesize_seed", synthesize_seed, doc("audio: seed of that corpus").ge(0));
   });
   v.section("augment", "training augmentation and evaluation crop", [&] { augment.visit(v); });
 }
@@ -49,6 +60,8 @@ void OptimOptions::visit(FieldVisitor& v) {
 void ScheduleOptions::visit(FieldVisitor& v) {
   v.field("epochs", epochs, doc("training epochs").gt(0));
   v.field("warmup_epochs", warmup_epochs, doc("linear warm-up from 0, per step").ge(0));
+  v.field("total_steps", total_steps, doc("> 0: schedule length in updates (overrides epochs)").ge(0));
+  v.field("warmup_steps", warmup_steps, doc("> 0: warm-up in updates (overrides warmup_epochs)").ge(0));
   v.field("min_lr", min_lr, doc("final learning rate of the cosine").ge(0));
   v.field("kind", kind, doc("decay after warm-up").one_of({"cosine", "constant", "linear"}));
 }
@@ -65,6 +78,10 @@ void TrainOptions::visit(FieldVisitor& v) {
   v.field("keep_checkpoints", keep_checkpoints, doc("checkpoints kept (the newest)").gt(0));
   v.field("max_grad_norm_diverged", max_grad_norm_diverged,
           doc("a gradient norm above this (or NaN/Inf loss) marks the run diverged").gt(0));
+  v.field("track_norms_every", track_norms_every,
+          doc("every N steps log each norm layer's input std and alpha (the paper's Fig. 8); 0 = off").ge(0));
+  v.field("capture_mapping", capture_mapping,
+          doc("after training, save up to N input/output points per norm layer on validation data (Fig. 2/4); 0 = off").ge(0));
 }
 
 void InitOptions::visit(FieldVisitor& v) {
@@ -84,7 +101,7 @@ void RunOptions::visit(FieldVisitor& v) {
 void ReportOptions::visit(FieldVisitor& v) {
   v.field("row", row, doc("table row label; empty = the experiment name"));
   v.field("column", column, doc("table column label; empty = the variant name"));
-  v.field("metric", metric, doc("summary.json metric shown in the table").one_of({"top1", "top5", "val_loss", "ema_top1", "best_top1"}));
+  v.field("metric", metric, doc("summary.json metric shown in the table").one_of({"top1", "top5", "val_loss", "ema_top1", "best_top1", "loss_bits", "best_loss_bits"}));
   v.field("baseline", baseline, doc("column the delta is computed against; empty = the first"));
   v.field("stage", stage, doc("staged experiments: the stage whose results the table shows; empty = the last"));
 }
@@ -130,6 +147,11 @@ double effective_lr(const ExperimentConfig& c, int64_t world) {
   return c.optim.blr * static_cast<double>(c.data.batch_size * world) / 256.0;
 }
 
+fs::path resolve_data_path(const std::string& path) {
+  fs::path p(path);
+  return p.is_relative() && !path.empty() ? suite_home() / p : p;
+}
+
 fs::path suite_home() {
   if (const char* h = std::getenv("DYT_HOME"); h && *h) return fs::path(h);
   if (fs::is_directory("experiments") && fs::is_directory("configs")) return fs::current_path();
@@ -171,7 +193,12 @@ Experiment load_experiment(const std::string& name_or_path) {
       throw ConfigError(Origin{"command line"}, "", msg);
     }
   }
-  e.tree = load_config(e.file);
+  return experiment_from_tree(e.name, e.file, load_config(e.file));
+}
+
+Experiment experiment_from_tree(const std::string& name, const fs::path& file, ConfigTree tree) {
+  Experiment e;
+  e.name = name, e.file = file, e.tree = std::move(tree);
   YAML::Node vars = e.tree.at("variants");
   if (vars.IsDefined() && !vars.IsNull()) {
     if (!vars.IsMap())
@@ -180,6 +207,49 @@ Experiment load_experiment(const std::string& name_or_path) {
     for (const auto& kv : vars) e.variant_names.push_back(kv.first.Scalar());
   }
   if (e.variant_names.empty()) e.variant_names.push_back("default");
+  YAML::Node sweep = e.tree.at("sweep");
+  if (sweep.IsDefined() && !sweep.IsNull()) {
+    if (!sweep.IsMap())
+      throw ConfigError(e.tree.origin_of("sweep"), "sweep", "expected a mapping of key -> list of values, e.g. model.norm.alpha_init: [0.5, 1.0]");
+    // Cartesian product, the first key varying slowest; names like dyt.alpha_init=0.5.embed_dim=64
+    std::vector<std::pair<std::string, std::vector<YAML::Node>>> axes;
+    std::function<void(const YAML::Node&, const std::string&)> collect = [&](const YAML::Node& n, const std::string& prefix) {
+      for (const auto& kv : n) {
+        const std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+        if (kv.second.IsMap()) {
+          collect(kv.second, key);
+        } else if (kv.second.IsSequence() && kv.second.size() > 0) {
+          std::vector<YAML::Node> values;
+          for (const auto& v : kv.second) values.push_back(v);
+          axes.emplace_back(key, values);
+        } else {
+          throw ConfigError(e.tree.origin_of("sweep." + key), "sweep." + key, "expected a non-empty list of values");
+        }
+      }
+    };
+    collect(sweep, "");
+    std::vector<std::string> names;
+    for (const auto& base : e.variant_names) {
+      std::vector<size_t> idx(axes.size(), 0);
+      while (true) {
+        SweepPoint p;
+        p.base_variant = base;
+        std::string name = base == "default" ? "" : base;
+        for (size_t a = 0; a < axes.size(); ++a) {
+          const YAML::Node& v = axes[a].second[idx[a]];
+          p.values.emplace_back(axes[a].first, v);
+          const std::string leaf = axes[a].first.substr(axes[a].first.rfind('.') + 1);
+          name += (name.empty() ? "" : ".") + leaf + "=" + (v.IsScalar() ? v.Scalar() : std::to_string(idx[a]));
+        }
+        names.push_back(name);
+        e.sweep_points[name] = p;
+        size_t a = axes.size();
+        while (a > 0 && ++idx[a - 1] == axes[a - 1].second.size()) idx[--a] = 0;
+        if (a == 0) break;
+      }
+    }
+    e.variant_names = names;
+  }
   return e;
 }
 
@@ -199,6 +269,17 @@ ConfigTree subtree(const ConfigTree& t, const std::string& key) {
 
 namespace {
 
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', start)) {
+    parts.push_back(key.substr(start, dot - start));
+    start = dot + 1;
+  }
+  parts.push_back(key.substr(start));
+  return parts;
+}
+
 std::vector<std::string> map_keys(const YAML::Node& n) {
   std::vector<std::string> out;
   if (n.IsDefined() && n.IsMap())
@@ -215,6 +296,7 @@ std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
   }
   ConfigTree base = e.tree;
   base.erase("variants");
+  base.erase("sweep");
   std::vector<RunSpec> runs;
   std::vector<Problem> problems;
   auto add_problems = [&](const ConfigError& err, const std::string& where) {
@@ -229,15 +311,23 @@ std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
     if (!req.variants.empty() && std::find(req.variants.begin(), req.variants.end(), variant) == req.variants.end())
       continue;
     ConfigTree tree = base;
-    if (variant != "default" || e.tree.at("variants").IsDefined()) {
-      YAML::Node ov = e.tree.at("variants." + variant);
+    auto sp = e.sweep_points.find(variant);
+    const std::string declared = sp == e.sweep_points.end() ? variant : sp->second.base_variant;
+    if (declared != "default" || e.tree.at("variants").IsDefined()) {
+      YAML::Node ov = e.tree.at("variants." + declared);
       if (ov.IsDefined() && !ov.IsNull() && !ov.IsMap()) {
-        problems.push_back({e.tree.origin_of("variants." + variant), "variants." + variant,
+        problems.push_back({e.tree.origin_of("variants." + declared), "variants." + declared,
                             "a variant is a mapping of overrides, e.g. {model.norm.type: dyt}"});
         continue;
       }
-      merge_config(tree, subtree(e.tree, "variants." + variant));
+      merge_config(tree, subtree(e.tree, "variants." + declared));
     }
+    if (sp != e.sweep_points.end())
+      for (const auto& [key, value] : sp->second.values) {
+        YAML::Node one(YAML::NodeType::Map);
+        one[key] = YAML::Clone(value);  // dotted key: expanded when merged
+        merge_node(tree, one, "", e.tree.origin_of("sweep." + key));
+      }
     const std::string tag = e.variant_names.size() > 1 ? "variant " + variant : "";
     // Stages: all of them in file order, or the variant's run_stages.
     std::vector<std::string> all_stages = map_keys(tree.at("stages")), stages = all_stages;
@@ -310,6 +400,23 @@ std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req) {
         ident.remove("run");
         ident.remove("description");
         r.identity = to_yaml_string(ident);
+        // report.row / report.column may name config values: "alpha0 = {model.norm.alpha_init}"
+        auto fill = [&](std::string text) {
+          for (size_t open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+            const size_t close = text.find('}', open);
+            if (close == std::string::npos) break;
+            YAML::Node v = YAML::Clone(head);
+            for (const auto& part : split_key(text.substr(open + 1, close - open - 1))) {
+              if (!v.IsMap()) break;
+              YAML::Node next = static_cast<const YAML::Node&>(v)[part];
+              v.reset(next);
+            }
+            if (v.IsDefined() && v.IsScalar()) text.replace(open, close - open + 1, v.Scalar());
+          }
+          return text;
+        };
+        r.config.report.row = fill(r.config.report.row);
+        r.config.report.column = fill(r.config.report.column);
         r.dir = req.out / e.name / variant / fmt::format("seed{}", seed);
         if (!stage.empty()) r.dir /= stage;
         runs.push_back(std::move(r));

@@ -32,6 +32,12 @@ struct DataOptions {
   int64_t workers = 1, prefetch = 4;
   std::vector<double> mean, std;  // empty = the data set's
   int64_t synthetic_size = 2048, synthetic_classes = 10, synthetic_image = 32, synthetic_channels = 3;
+  // audio_manifest
+  std::string train_manifest = "train.tsv", valid_manifest = "valid.tsv";
+  int64_t max_sample_size = 250000, min_sample_size = 32000;
+  bool pad = false, normalize = false;
+  double synthesize_hours = 0.0;  // > 0: make an espeak-ng corpus of this size in data.root if it has none
+  int64_t synthesize_seed = 0;
   AugmentOptions augment;
   void visit(FieldVisitor& v);
 };
@@ -49,6 +55,7 @@ struct OptimOptions {
 struct ScheduleOptions {
   int64_t epochs = 10;
   double warmup_epochs = 1.0;
+  int64_t total_steps = 0, warmup_steps = 0;  // > 0: the schedule in optimizer updates (fairseq style)
   double min_lr = 1e-6;
   std::string kind = "cosine";
   void visit(FieldVisitor& v);
@@ -65,6 +72,8 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;    // steps; 0 = at epoch ends only
   int64_t keep_checkpoints = 2;
   double max_grad_norm_diverged = 1e6;  // a gradient norm above this marks the run diverged
+  int64_t track_norms_every = 0;        // log every norm layer's input std (and alpha) every N steps
+  int64_t capture_mapping = 0;          // at the end, save up to N (input, output) points per norm layer
   void visit(FieldVisitor& v);
 };
 
@@ -142,12 +151,23 @@ struct PlanRequest {
   std::filesystem::path out;          // results root
 };
 
+// A point of a `sweep:` (key -> list of values, expanded as a Cartesian product over every
+// variant): its base variant and the values it sets.
+struct SweepPoint {
+  std::string base_variant;
+  std::vector<std::pair<std::string, YAML::Node>> values;
+};
+
 struct Experiment {
   std::string name;
   std::filesystem::path file;
   ConfigTree tree;
-  std::vector<std::string> variant_names;  // in file order; {"default"} when none
+  std::vector<std::string> variant_names;  // in file order; {"default"} when none; sweeps expanded
+  std::map<std::string, SweepPoint> sweep_points;
 };
+
+// Variant names and sweep points of a loaded tree (load_experiment calls it).
+Experiment experiment_from_tree(const std::string& name, const std::filesystem::path& file, ConfigTree tree);
 
 // The suite's home (experiments/, configs/, results/): $DYT_HOME, else the current folder if it
 // has experiments/, else the source tree the binary was built from.
@@ -158,6 +178,8 @@ Experiment load_experiment(const std::string& name_or_path);
 std::vector<std::string> list_experiments();
 // Expands variants x seeds, validating every run's config (all problems reported at once).
 std::vector<RunSpec> plan_runs(const Experiment& e, const PlanRequest& req);
+// A data path from a config: relative paths are taken from the suite's folder.
+std::filesystem::path resolve_data_path(const std::string& path);
 // Resolves the effective learning rate (lr, or blr * batch * world / 256).
 double effective_lr(const ExperimentConfig& c, int64_t world = 1);
 

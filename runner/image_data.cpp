@@ -11,8 +11,11 @@ bool use_bf16(const ExperimentConfig& cfg, const torch::Device& device) {
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
                           int64_t world, uint64_t seed) {
   const DatasetType& dtype = dataset_registry().get(cfg.data.dataset);
+  if (dtype.kind != "image")
+    throw ConfigError(Origin{}, "data.dataset",
+                      fmt::format("'{}' holds {}, not images; task {} needs an image data set", cfg.data.dataset, dtype.kind, cfg.task));
   DatasetRequest req;
-  req.root = cfg.data.root.empty() ? dtype.default_root : cfg.data.root;
+  req.root = cfg.data.root.empty() ? dtype.default_root : resolve_data_path(cfg.data.root).string();
   if (req.root.empty() && cfg.data.dataset != "synthetic")
     throw ConfigError(Origin{}, "data.root",
                       fmt::format("data set '{}' has no default location; set data.root (e.g. --set data.root=/path)",

@@ -128,7 +128,7 @@ RunResult run_mae_pretrain(RunContext& ctx) {
     model->train();
     return json{{"loss", sum / std::max<int64_t>(1, n)}, {"n", n}};
   };
-  hooks.save_final = [&] {
+  hooks.save_final = [&](json&) {
     write_safetensors(spec.dir / "model.safetensors", state_dict(*model), {{"format", "pt"}});
     write_reconstructions(*model, *data.val, data.mean, data.std, device, spec.dir / "reconstruction.png");
   };

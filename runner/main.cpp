@@ -1,4 +1,4 @@
-// dyt: the suite's one binary. Subcommands: list, config, model, run, table, env, bench.
+// dyt: the suite's one binary. Subcommands: list, config, model, run, table, plot, env, data, bench.
 // See runner/commands.h for the exit statuses.
 #include <c10/util/Exception.h>
 
@@ -61,11 +61,37 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> table_exps;
   std::string table_out;
-  auto* table = app.add_subcommand("table", "regenerate experiments' comparison tables from their finished runs");
-  table->add_option("experiments", table_exps, "experiment names")->required();
+  bool table_paper = false;
+  auto* table = app.add_subcommand("table", "regenerate comparison tables from finished runs (Markdown, CSV, LaTeX)");
+  table->add_option("experiments", table_exps, "experiment names");
+  table->add_flag("--paper", table_paper, "also the paper's Tables 1, 2, 5, 7, 8 and efficiency table with our counterparts");
   table->add_option("--out", table_out, "results root (default: <suite>/results)");
 
+  std::vector<std::string> plot_exps;
+  std::string plot_out;
+  auto* plot = app.add_subcommand("plot", "draw an experiment's curves and analysis figures (gnuplot PNG + SVG + script)");
+  plot->add_option("experiments", plot_exps, "experiment names")->required();
+  plot->add_option("--out", plot_out, "results root (default: <suite>/results)");
+
   auto* env = app.add_subcommand("env", "LibTorch build, devices, BLAS, threads and a measured matmul rate");
+
+  auto* data = app.add_subcommand("data", "make data sets: a synthesised speech corpus, manifests for an audio tree");
+  data->require_subcommand(1);
+  SpeechArgs sa;
+  auto* speech = data->add_subcommand("speech", "synthesise a speech corpus with espeak-ng (16 kHz WAV + manifests)");
+  speech->add_option("--out", sa.out, "output folder")->required();
+  speech->add_option("--hours", sa.hours, "hours of speech")->check(CLI::PositiveNumber);
+  speech->add_option("--seed", sa.seed, "seed (the corpus is a function of it)");
+  speech->add_option("--jobs", sa.jobs, "parallel espeak-ng processes (default: all cores)");
+  speech->add_option("--valid-percent", sa.valid_percent, "percent of utterances in valid.tsv (default 5)");
+  speech->add_option("--words", sa.words, "word list to draw sentences from (default /usr/share/dict/words)");
+  ManifestArgs ma;
+  auto* manifest = data->add_subcommand("manifest", "write fairseq train/valid manifests for a folder of audio (LibriSpeech layout)");
+  manifest->add_option("--root", ma.root, "folder to scan")->required();
+  manifest->add_option("--out", ma.out, "folder for train.tsv and valid.tsv")->required();
+  manifest->add_option("--ext", ma.ext, "audio file extension (default flac)");
+  manifest->add_option("--valid-percent", ma.valid_percent, "percent of files in valid.tsv (default 1)");
+  manifest->add_option("--seed", ma.seed, "seed of the split");
 
   auto* bench = app.add_subcommand("bench", "benchmarks (norm layers, whole models)");
   bench->require_subcommand(1);
@@ -106,8 +132,11 @@ int main(int argc, char** argv) {
       ra.argv = args;
       return cmd_run(ra);
     }
-    if (*table) return cmd_table(table_exps, table_out);
+    if (*table) return cmd_table(table_exps, table_out, table_paper);
+    if (*plot) return cmd_plot(plot_exps, plot_out);
     if (*env) return cmd_env(args);
+    if (*speech) return cmd_data_speech(sa);
+    if (*manifest) return cmd_data_manifest(ma);
     if (*bnorm) return cmd_bench_norm(bn);
     if (*bmodel) return cmd_bench_model(bm);
   } catch (const ConfigError& e) {

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <numeric>
+#include <sstream>
+#include <yaml-cpp/yaml.h>
 
 #include "runner/experiment.h"
 #include "runner/io.h"
@@ -44,6 +46,7 @@ std::string cell_text(const Cell& c, bool latex) {
     parts.push_back(fmt::format("diverged @ step {}", fmt::join(steps, ", ")));
   }
   if (c.missing > 0) parts.push_back(fmt::format("{} missing", c.missing));
+  if (c.no_metric > 0) parts.push_back(fmt::format("{} finished without this metric", c.no_metric));
   if (parts.empty()) return latex ? "--" : "—";
   return fmt::format("{}", fmt::join(parts, "; "));
 }
@@ -93,6 +96,8 @@ Table build_table(const std::string& title, const std::string& metric, const std
     Cell& c = t.cells[{r.row, r.column}];
     if (r.status == "finished" && r.summary.contains(metric) && r.summary[metric].is_number())
       c.values.push_back(r.summary[metric].get<double>());
+    else if (r.status == "finished")
+      ++c.no_metric;
     else if (r.status == "diverged")
       c.diverged_steps.push_back(r.summary.value("diverged_step", int64_t{-1}));
     else
@@ -178,7 +183,7 @@ std::string render_latex(const Table& t) {
   return out;
 }
 
-std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
+Table experiment_table(const std::string& experiment, const fs::path& out_root) {
   Experiment e = load_experiment(experiment);
   PlanRequest req;
   req.out = out_root;
@@ -204,13 +209,138 @@ std::string write_experiment_table(const std::string& experiment, const fs::path
     }
     records.push_back(std::move(r));
   }
-  Table t = build_table(e.name + (e.tree.at("description").IsDefined() ? ": " + e.tree.at("description").as<std::string>() : ""),
-                        metric, baseline, records);
-  const fs::path dir = out_root / e.name;
+  YAML::Node d = e.tree.at("description");
+  return build_table(e.name + (d.IsDefined() && d.IsScalar() ? ": " + d.Scalar() : ""), metric, baseline, records);
+}
+
+std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
+  Table t = experiment_table(experiment, out_root);
+  const fs::path dir = out_root / load_experiment(experiment).name;
   const std::string md = render_markdown(t);
   atomic_write(dir / "table.md", md);
   atomic_write(dir / "table.csv", render_csv(t));
   atomic_write(dir / "table.tex", render_latex(t));
+  return md;
+}
+
+namespace {
+
+std::string yaml_text(const YAML::Node& n) { return n.IsDefined() && n.IsScalar() ? n.Scalar() : ""; }
+
+}  // namespace
+
+std::string write_paper_tables(const fs::path& out_root, const fs::path& data_file) {
+  YAML::Node data;
+  try {
+    data = YAML::LoadFile(data_file.string());
+  } catch (const YAML::Exception& e) {
+    throw IoError(fmt::format("{}: cannot read the paper's tables ({})", data_file.string(), e.what()));
+  }
+  std::string md = "# The paper's tables and this suite's counterparts\n\n"
+                   "Rows marked `paper` are the published values (configs/paper/tables.yaml); rows marked `ours` "
+                   "come from the named experiment's runs under " + out_root.string() +
+                   " (mean ± sample std over seeds, n = seeds; \"missing\" = not run here).\n\n";
+  std::string csv = "table,setting,source,column,value\n";
+  std::string tex;
+  std::map<std::string, Table> cache;
+  for (const auto& t : data["tables"]) {
+    std::vector<std::string> cols;
+    for (const auto& c : t["columns"]) cols.push_back(c.Scalar());
+    md += fmt::format("## {}\n\n| setting | source | {} |\n|---|---|{}\n", yaml_text(t["title"]), fmt::join(cols, " | "),
+                      [&] {
+                        std::string s;
+                        for (size_t i = 0; i < cols.size(); ++i) s += "---:|";
+                        return s;
+                      }());
+    tex += fmt::format("% {}\n\\begin{{tabular}}{{ll{}}}\n\\toprule\nsetting & source", yaml_text(t["title"]),
+                       std::string(cols.size(), 'r'));
+    for (const auto& c : cols) tex += " & " + c;
+    tex += " \\\\\n\\midrule\n";
+    for (const auto& row : t["rows"]) {
+      const std::string setting = yaml_text(row["setting"]);
+      auto emit = [&](const std::string& source, const std::vector<std::string>& cells) {
+        md += fmt::format("| {} | {} | {} |\n", setting, source, fmt::join(cells, " | "));
+        tex += setting + " & " + source;
+        for (size_t i = 0; i < cols.size(); ++i) {
+          tex += " & " + (cells[i] == "—" ? std::string("--") : cells[i]);
+          csv += fmt::format("{},\"{}\",\"{}\",{},\"{}\"\n", yaml_text(t["id"]), setting, source, cols[i], cells[i]);
+        }
+        tex += " \\\\\n";
+      };
+      if (row["paper"].IsDefined()) {
+        std::vector<std::string> cells;
+        for (const auto& c : cols) cells.push_back(row["paper"][c].IsDefined() ? row["paper"][c].Scalar() : "—");
+        emit("paper", cells);
+      }
+      const std::string exp = yaml_text(row["experiment"]);
+      if (exp.empty()) continue;
+      std::vector<std::string> cells(cols.size(), "missing");
+      try {
+        if (!cache.count(exp)) cache[exp] = experiment_table(exp, out_root);
+        const Table& ours = cache[exp];
+        const bool transpose = row["transpose"].IsDefined() && row["transpose"].as<bool>();
+        const std::string our_row = yaml_text(row["row"]);
+        for (size_t i = 0; i < cols.size(); ++i) {
+          // transpose: the paper's columns are our table's rows (e.g. squash functions).
+          std::string r = transpose ? cols[i] : (our_row.empty() ? (ours.rows.empty() ? "" : ours.rows.front()) : our_row);
+          std::string c = transpose ? yaml_text(row["column_of_ours"]) : cols[i];
+          auto it = ours.cells.find({r, c});
+          if (it != ours.cells.end()) {
+            const Cell& cell = it->second;
+            std::string text;
+            if (!cell.values.empty()) text = format_mean_std(cell.values) + fmt::format(" (n={})", cell.values.size());
+            if (!cell.diverged_steps.empty()) text += (text.empty() ? "" : "; ") + std::string("diverged");
+            if (text.empty()) text = "missing";
+            cells[i] = text;
+          }
+        }
+      } catch (const std::exception& err) {
+        cells.assign(cols.size(), "n/a");
+      }
+      emit("ours: " + exp, cells);
+    }
+    md += "\n";
+    tex += "\\bottomrule\n\\end{tabular}\n\n";
+  }
+  // Efficiency: the paper's LLaMA-7B numbers, then every `dyt bench model` CSV found.
+  if (YAML::Node eff = data["efficiency"]; eff.IsDefined()) {
+    md += "## " + yaml_text(eff["title"]) + "\n\n| norm | inference layer | inference model | training layer | training model |\n"
+          "|---|---:|---:|---:|---:|\n";
+    for (const auto& r : eff["paper"]) {
+      std::vector<std::string> v;
+      for (const auto& x : r["values"]) v.push_back(x.Scalar());
+      md += fmt::format("| {} (paper) | {} |\n", yaml_text(r["norm"]), fmt::join(v, " | "));
+    }
+    md += "\n";
+    std::vector<fs::path> csvs;
+    for (const fs::path& dir : {out_root / "bench", out_root / "reference" / "bench"})
+      if (fs::is_directory(dir))
+        for (const auto& f : fs::directory_iterator(dir))
+          if (f.path().filename().string().rfind("model_", 0) == 0 && f.path().extension() == ".csv") csvs.push_back(f.path());
+    std::sort(csvs.begin(), csvs.end());
+    for (const auto& f : csvs) {
+      md += fmt::format("Ours, `dyt bench model` ({}; milliseconds per pass):\n\n| model | norm | norm layers fwd | "
+                        "model fwd | norm layers fwd+bwd | model fwd+bwd |\n|---|---|---:|---:|---:|---:|\n",
+                        fs::relative(f, out_root).string());
+      std::istringstream in(read_text(f));
+      std::string line;
+      std::getline(in, line);  // header
+      while (std::getline(in, line)) {
+        std::vector<std::string> c;
+        std::string cell;
+        std::istringstream ls(line);
+        while (std::getline(ls, cell, ',')) c.push_back(cell);
+        if (c.size() < 9) continue;
+        md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", c[0], c[1], c[5], c[7], c[6], c[8]);
+      }
+      md += "\n";
+    }
+    if (csvs.empty()) md += "Ours: no `dyt bench model` results under " + out_root.string() + " yet.\n\n";
+  }
+  const fs::path dir = out_root / "paper";
+  atomic_write(dir / "tables.md", md);
+  atomic_write(dir / "tables.csv", csv);
+  atomic_write(dir / "tables.tex", tex);
   return md;
 }
 

@@ -22,6 +22,7 @@ struct Cell {
   std::vector<double> values;          // finished runs' metric
   std::vector<int64_t> diverged_steps;
   int64_t missing = 0;                 // planned but not finished (absent, running, interrupted)
+  int64_t no_metric = 0;               // finished, but summary.json lacks the table's metric
 };
 
 struct Table {
@@ -41,6 +42,14 @@ std::string render_latex(const Table& t);
 // Reads the runs an experiment plans (by its YAML) from `out_root`, writes
 // <out_root>/<experiment>/table.{md,csv,tex} and returns the Markdown.
 std::string write_experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
+
+// The cells of an experiment's table as computed by write_experiment_table (without writing).
+Table experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
+
+// Our counterparts of the paper's tables (configs/paper/tables.yaml) next to the published
+// values, from whatever runs exist under out_root, plus the efficiency table from the
+// benchmark CSVs found. Writes <out_root>/paper/tables.{md,csv,tex}; returns the Markdown.
+std::string write_paper_tables(const std::filesystem::path& out_root, const std::filesystem::path& data_file);
 
 // "82.31 ± 0.12" style numbers.
 std::string format_mean_std(const std::vector<double>& v, int decimals = 2);

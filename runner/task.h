@@ -35,5 +35,6 @@ const Registry<TaskType>& task_registry();
 // Task entry points (one translation unit each).
 RunResult run_classification(RunContext& ctx);
 RunResult run_mae_pretrain(RunContext& ctx);
+RunResult run_wav2vec2(RunContext& ctx);
 
 }  // namespace dyt

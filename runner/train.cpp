@@ -111,13 +111,18 @@ void Optimizer::load_state(const SafeTensorsFile& f) {
   steps_ = need("optim.steps").item<int64_t>();
 }
 
-double scheduled_lr(const ScheduleOptions& s, double peak, double epoch) {
-  if (epoch < s.warmup_epochs) return peak * epoch / s.warmup_epochs;
+double scheduled_lr(const ScheduleOptions& s, double peak, double epoch, double steps_per_epoch) {
+  const double warm = s.warmup_steps > 0 ? s.warmup_steps / steps_per_epoch : s.warmup_epochs;
+  const double length = s.total_steps > 0 ? s.total_steps / steps_per_epoch : static_cast<double>(s.epochs);
+  if (epoch < warm) return peak * epoch / warm;
   if (s.kind == "constant") return peak;
-  const double span = std::max(1e-12, static_cast<double>(s.epochs) - s.warmup_epochs);
-  const double t = std::min(1.0, (epoch - s.warmup_epochs) / span);
+  const double t = std::min(1.0, (epoch - warm) / std::max(1e-12, length - warm));
   if (s.kind == "linear") return s.min_lr + (peak - s.min_lr) * (1.0 - t);
   return s.min_lr + (peak - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * t));
+}
+
+int64_t schedule_steps(const ScheduleOptions& s, int64_t steps_per_epoch) {
+  return s.total_steps > 0 ? s.total_steps : steps_per_epoch * s.epochs;
 }
 
 double grad_norm_and_clip(const std::vector<Tensor>& params, double max_norm) {

@@ -49,8 +49,11 @@ class Optimizer {
 };
 
 // Learning rate at a (fractional) epoch: linear warm-up from 0, then cosine/linear/constant to
-// min_lr at the end of the schedule (MAE / ConvNeXt per-step form).
-double scheduled_lr(const ScheduleOptions& s, double peak, double epoch);
+// min_lr at the end of the schedule (MAE / ConvNeXt per-step form). With schedule.total_steps /
+// warmup_steps set, lengths are in updates and `steps_per_epoch` converts them.
+double scheduled_lr(const ScheduleOptions& s, double peak, double epoch, double steps_per_epoch = 1.0);
+// Schedule length in updates.
+int64_t schedule_steps(const ScheduleOptions& s, int64_t steps_per_epoch);
 
 // Global L2 norm of the gradients; clips them to max_norm when max_norm > 0.
 double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_norm);

@@ -1,8 +1,11 @@
 #include "runner/trainer.h"
 
+#include "runner/analysis.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <cmath>
 
 namespace dyt {
@@ -68,12 +71,18 @@ json initialise_from(const RunContext& ctx, torch::nn::Module& model) {
   return report;
 }
 
+void save_final_weights(const fs::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema) {
+  write_safetensors(dir / "model.safetensors", state_dict(model), {{"format", "pt"}});
+  if (ema) write_safetensors(dir / "model_ema.safetensors", state_dict(*ema), {{"format", "pt"}});
+}
+
 RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopModels m, const LoopHooks& hooks,
                             json summary) {
   const RunSpec& spec = ctx.spec;
   const int64_t spe = hooks.steps_per_epoch;
-  const int64_t schedule_steps = spe * cfg.schedule.epochs;
-  const int64_t total_steps = cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, schedule_steps) : schedule_steps;
+  const int64_t sched_steps = schedule_steps(cfg.schedule, spe);
+  const int64_t total_steps = cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, sched_steps) : sched_steps;
+  const int64_t epochs = (sched_steps + spe - 1) / spe;
   const double peak_lr = effective_lr(cfg, ctx.world);
   std::vector<Tensor> params;
   for (const auto& g : m.opt.groups()) params.insert(params.end(), g.params.begin(), g.params.end());
@@ -92,7 +101,7 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
                               fs::path(resumed_from).filename().string()));
   else
     progress.line(fmt::format("{} parameters, {} steps ({} epochs x {}), peak lr {:.3g}", summary.value("params", int64_t{0}),
-                              total_steps, cfg.schedule.epochs, spe, peak_lr));
+                              total_steps, epochs, spe, peak_lr));
 
   const auto t_start = std::chrono::steady_clock::now();
   auto wall = [&] { return st.wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); };
@@ -129,13 +138,34 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
   };
 
   m.model.train();
-  for (; st.epoch < cfg.schedule.epochs && !stop && status == "finished"; ++st.epoch, st.batch = 0) {
+  for (; st.epoch < epochs && !stop && status == "finished"; ++st.epoch, st.batch = 0) {
     hooks.start_epoch(st.epoch, st.batch);
     while (st.step < total_steps) {
-      const double lr = scheduled_lr(cfg.schedule, peak_lr, static_cast<double>(st.step) / spe);
+      const double lr = scheduled_lr(cfg.schedule, peak_lr, static_cast<double>(st.step) / spe, static_cast<double>(spe));
       StepResult r;
       int64_t index = 0;
-      if (!hooks.next_step(st.step, r, index)) break;
+      // Every track_norms_every steps: each norm layer's input std (and alpha) on this batch.
+      const bool track = cfg.train.track_norms_every > 0 && st.step % cfg.train.track_norms_every == 0;
+      std::vector<std::pair<std::string, NormLayer>> norms;
+      std::map<std::string, double> input_std;
+      if (track) {
+        norms = norm_layers(m.model);
+        for (auto& [name, layer] : norms)
+          layer->observe = [&input_std, name = name](const Tensor& x) { input_std[name] = x.detach().to(torch::kFloat).std().item<double>(); };
+      }
+      const bool got = hooks.next_step(st.step, r, index);
+      for (auto& [name, layer] : norms) layer->observe = nullptr;
+      if (!got) break;
+      if (track) {
+        json layers = json::array();
+        for (auto& [name, layer] : norms) {
+          json l = {{"name", name}, {"input_std", input_std.count(name) ? input_std[name] : std::nan("")}};
+          const double a = layer->alpha_value();
+          if (!std::isnan(a)) l["alpha"] = a;
+          layers.push_back(l);
+        }
+        metrics.write({{"split", "norms"}, {"step", st.step}, {"epoch", st.epoch}, {"layers", layers}});
+      }
       const double loss_v = r.loss.item<double>();
       if (!std::isfinite(loss_v)) {
         diverged = {{"step", st.step}, {"reason", fmt::format("loss is {}", loss_v)}};
@@ -164,8 +194,8 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
                      {"lr", lr}, {"grad_norm", gnorm}, {"samples_per_s", rate}};
         for (const auto& [k, v] : extra_acc.items()) line[k] = v.get<double>() / loss_n;
         metrics.write(line);
-        progress.update(st.step, fmt::format("epoch {}/{} loss {:.4f} lr {:.2e} {:.0f}/s", st.epoch + 1,
-                                             cfg.schedule.epochs, loss_acc / loss_n, lr, rate));
+        progress.update(st.step, fmt::format("epoch {}/{} loss {:.4f} lr {:.2e} {:.0f}/s", st.epoch + 1, epochs,
+                                             loss_acc / loss_n, lr, rate));
         loss_acc = samples_acc = 0, loss_n = 0, extra_acc = json::object(), t_log = now;
       }
       if (cfg.train.checkpoint_every > 0 && st.step % cfg.train.checkpoint_every == 0) checkpoint(st);
@@ -175,7 +205,7 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
       }
     }
     if (status != "finished" || stop) break;
-    const bool last = st.epoch + 1 == cfg.schedule.epochs || st.step >= total_steps;
+    const bool last = st.epoch + 1 == epochs || st.step >= total_steps;
     if ((st.epoch + 1) % cfg.train.eval_every == 0 || last) do_eval(st.epoch);
     if (last) {
       ++st.epoch, st.batch = 0;
@@ -188,7 +218,7 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
   progress.finish();
 
   summary["steps"] = st.step;
-  summary["epochs"] = cfg.schedule.epochs;
+  summary["epochs"] = epochs;
   summary["wall_s"] = wall();
   summary["device"] = ctx.device.str();
   if (stop) {
@@ -208,12 +238,16 @@ RunResult run_training_loop(RunContext& ctx, const ExperimentConfig& cfg, LoopMo
   for (const auto& [k, v] : last_eval.items())
     if (k != "split" && k != "step" && k != "epoch") summary[k == "loss" ? "val_loss" : k] = v;
   summary[best_key] = st.extra[best_key];
-  if (hooks.save_final) {
-    hooks.save_final();
-  } else {
-    write_safetensors(spec.dir / "model.safetensors", state_dict(m.model), {{"format", "pt"}});
-    if (m.ema) write_safetensors(spec.dir / "model_ema.safetensors", state_dict(*m.ema), {{"format", "pt"}});
+  // Fig. 8: how well the final alphas follow 1 / std of their inputs across layers.
+  json last_norms;
+  for (const auto& j : read_jsonl(metrics.path()))
+    if (j.value("split", "") == "norms") last_norms = j;
+  if (!last_norms.is_null()) {
+    const double r = alpha_invstd_correlation(last_norms);
+    if (!std::isnan(r)) summary["alpha_invstd_corr"] = r;
   }
+  if (hooks.save_final) hooks.save_final(summary);
+  else save_final_weights(spec.dir, m.model, m.ema);
   return {"finished", summary};
 }
 

@@ -35,8 +35,8 @@ struct LoopHooks {
   bool higher_is_better = true;
   // Called after each optimizer step (e.g. temperature annealing), may be null.
   std::function<void(int64_t step)> after_step;
-  // Writes the final weights; default: model.safetensors with the model's state-dict names.
-  std::function<void()> save_final;
+  // Writes the final weights (and may add to the summary); default: save_final_weights.
+  std::function<void(nlohmann::json& summary)> save_final;
 };
 
 struct LoopModels {
@@ -49,6 +49,9 @@ struct LoopModels {
 // stage (init.from_stage) or a file (init.checkpoint) by name and shape, re-initialises the head,
 // freezes the backbone. Returns a report for summary.json (null when there is nothing to do).
 nlohmann::json initialise_from(const RunContext& ctx, torch::nn::Module& model);
+
+// model.safetensors (and model_ema.safetensors) with the model's state-dict names.
+void save_final_weights(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema);
 
 // Runs (or resumes) training to the end of the schedule or train.max_steps. Returns the run's
 // status and summary (the summary holds the last evaluation's metrics at its top level).

@@ -31,6 +31,7 @@ class LayerNormLayer : public NormLayerImpl {
     }
   }
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, normalize_only(x));
     if (!cf_) return at::layer_norm(x, {dim_}, weight, bias, eps_);
     return channels_first_view(at::layer_norm(channels_last_view(x), {dim_}, weight, bias, eps_));
@@ -57,6 +58,7 @@ class RMSNormLayer : public NormLayerImpl {
     if (o.elementwise_affine) weight = register_parameter("weight", torch::ones({dim}));
   }
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, normalize_only(x));
     if (!cf_) return at::rms_norm(x, {dim_}, weight, eps_);
     return channels_first_view(at::rms_norm(channels_last_view(x), {dim_}, weight, eps_));
@@ -92,12 +94,14 @@ class DyTLayer : public NormLayerImpl {
     bias = register_parameter("bias", torch::zeros({dim}));
   }
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, normalize_only(x));
     if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_);
     if (squash_ == "tanh") return dyt_aten(x, alpha, weight, bias, cf_);
     return squash(alpha * x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
   }
   Tensor normalize_only(const Tensor& x) override { return squash(alpha * x); }
+  double alpha_value() const override { return alpha.item<double>(); }
   std::string describe() const override {
     return "DyT(" + std::to_string(dim_) + ", squash=" + squash_ + ", alpha=" +
            c10::str(alpha.item<float>()) + (alpha.requires_grad() ? "" : " fixed") + ", impl=" + impl_ + ")";
@@ -134,10 +138,12 @@ class DerfLayer : public NormLayerImpl {
     bias = register_parameter("bias", torch::zeros({dim}));
   }
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, normalize_only(x));
     return normalize_only(x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
   }
   Tensor normalize_only(const Tensor& x) override { return torch::erf(alpha * x + shift); }
+  double alpha_value() const override { return alpha.item<double>(); }
   std::string describe() const override { return "Derf(" + std::to_string(dim_) + ")"; }
   Tensor alpha, shift, weight, bias;
 
@@ -154,6 +160,7 @@ class DyISRULayer : public NormLayerImpl {
     bias = register_parameter("bias", torch::zeros({dim}));
   }
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, normalize_only(x));
     return normalize_only(x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
   }
@@ -172,6 +179,7 @@ class DyISRULayer : public NormLayerImpl {
 class IdentityLayer : public NormLayerImpl {
  public:
   Tensor forward(const Tensor& x) override {
+    if (observe) observe(x);
     if (capture) capture(x, x);
     return x;
   }

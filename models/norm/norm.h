@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +46,10 @@ class NormLayerImpl : public torch::nn::Module {
   virtual std::string describe() const = 0;
   using CaptureFn = std::function<void(const torch::Tensor& input, const torch::Tensor& normalized)>;
   CaptureFn capture;
+  // `observe`, when set, receives the input only (cheap statistics, e.g. alpha vs 1/std tracking).
+  std::function<void(const torch::Tensor& input)> observe;
+  // The layer's scalar alpha (DyT, Derf), or NaN.
+  virtual double alpha_value() const { return std::nan(""); }
   // The normalized output without the affine part, for analysis only (not on the training path).
   virtual torch::Tensor normalize_only(const torch::Tensor& x) = 0;
 };

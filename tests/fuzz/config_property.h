@@ -27,13 +27,7 @@ inline void check_config_text(const std::string& text) {
     sets.push_back(text.substr(pos + 7, end == std::string::npos ? std::string::npos : end - pos - 7));
   }
   try {
-    Experiment e;
-    e.name = "fuzz";
-    e.tree = parse_config_text(text, "fuzz.yaml");
-    YAML::Node vars = e.tree.at("variants");
-    if (vars.IsDefined() && vars.IsMap())
-      for (const auto& kv : vars) e.variant_names.push_back(kv.first.Scalar());
-    if (e.variant_names.empty()) e.variant_names.push_back("default");
+    Experiment e = experiment_from_tree("fuzz", "fuzz.yaml", parse_config_text(text, "fuzz.yaml"));
     PlanRequest req;
     req.sets = sets;
     req.out = "/nonexistent";

@@ -1,0 +1,108 @@
+// The machinery every loader shares: the order of samples in an epoch (seeded shuffle, sharded
+// by rank as PyTorch's DistributedSampler: padded by wrapping, then every world-th sample) and a
+// pool of worker threads that build batches ahead of the consumer and hand them out in order,
+// rethrowing a worker's exception (e.g. a DataError) to the consumer.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace dyt {
+
+// splitmix64: mixes seeds (per epoch, per sample) into independent generator seeds.
+uint64_t mix_seed(uint64_t a, uint64_t b);
+
+// Indices of one epoch for this rank.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world);
+
+template <class T>
+class Prefetcher {
+ public:
+  using Build = std::function<T(int64_t index)>;
+  Prefetcher(int64_t workers, int64_t prefetch) : workers_(workers), prefetch_(prefetch) {}
+  ~Prefetcher() { stop(); }
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // Serves items first..end-1 from now on (stopping any previous round).
+  void start(int64_t first, int64_t end, Build build) {
+    stop();
+    build_ = std::move(build);
+    ready_.clear();
+    error_ = nullptr;
+    next_out_ = next_build_ = first;
+    end_ = end;
+    for (int64_t w = 0; w < workers_; ++w) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next item in order, or false when the round is over.
+  bool next(T& out) {
+    if (next_out_ >= end_) return false;
+    if (workers_ <= 0) {
+      out = build_(next_out_++);
+      return true;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_out_); });
+    if (error_) std::rethrow_exception(error_);
+    auto it = ready_.find(next_out_);
+    out = std::move(it->second);
+    ready_.erase(it);
+    ++next_out_;
+    lock.unlock();
+    cv_.notify_all();
+    return true;
+  }
+
+ private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    stopping_ = false;
+  }
+
+  void work() {
+    while (true) {
+      int64_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_build_ >= end_ || next_build_ < next_out_ + prefetch_; });
+        if (stopping_ || error_ || next_build_ >= end_) return;
+        i = next_build_++;
+      }
+      try {
+        T item = build_(i);
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_.emplace(i, std::move(item));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int64_t workers_, prefetch_;
+  Build build_;
+  int64_t next_out_ = 0, next_build_ = 0, end_ = 0;
+  std::map<int64_t, T> ready_;
+  std::exception_ptr error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace dyt

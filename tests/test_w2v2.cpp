@@ -1,0 +1,273 @@
+// wav2vec 2.0: the conv output length formula, parameter counts against the reference model,
+// mask span statistics against their exact expectation, distractors that are never the
+// positive, the quantiser's straight-through estimator and perplexity bounds, learning on a tiny
+// corpus; audio readers on files written in other formats, rates and channel counts.
+#include <gtest/gtest.h>
+#include <sndfile.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+#include "datasets/audio.h"
+#include "models/wav2vec2.h"
+#include "runner/train.h"
+#include "test_util.h"
+
+using namespace dyt;
+using torch::Tensor;
+
+namespace {
+W2V2Options small() {
+  W2V2Options o;
+  o.conv_dim = std::vector<int64_t>(7, 32);
+  o.embed_dim = 32, o.depth = 2, o.num_heads = 4, o.ffn_dim = 64, o.pos_conv_kernel = 16, o.pos_conv_groups = 4;
+  o.final_dim = 16, o.quantizer_entries = 16, o.num_negatives = 10;
+  o.dropout = o.attention_dropout = o.dropout_input = o.dropout_features = o.layerdrop = 0.0;
+  o.norm.eps = 1e-5;
+  return o;
+}
+
+double log_choose(int64_t n, int64_t k) { return std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0); }
+}  // namespace
+
+TEST(W2V2, ConvOutputLengthFormulaMatchesTheConvs) {
+  W2V2Options o = small();
+  auto m = std::make_shared<Wav2Vec2Impl>(o);
+  m->eval();
+  for (int64_t n : {400, 401, 16000, 16001, 23456, 80000}) {
+    auto f = m->features(torch::randn({1, n}), {}).first;
+    EXPECT_EQ(f.size(1), conv_output_length(o, n)) << n;
+  }
+  EXPECT_EQ(conv_output_length(W2V2Options{}, 16000), 49);  // 20 ms frames, receptive field 400 samples
+  EXPECT_EQ(conv_output_length(W2V2Options{}, 399), 0);
+}
+
+TEST(W2V2, ParameterCountsEqualTheReferenceModels) {
+  W2V2Options base;  // transformers Wav2Vec2ForPreTraining, Base
+  EXPECT_EQ(count_parameters(Wav2Vec2Impl(base)), 95044608);
+  W2V2Options large = base;
+  large.extractor_mode = "layer_norm", large.embed_dim = 1024, large.depth = 24, large.num_heads = 16;
+  large.ffn_dim = 4096, large.layer_norm_first = true, large.final_dim = 768;
+  EXPECT_EQ(count_parameters(Wav2Vec2Impl(large)), 317387008);
+  base.norm.type = "dyt";  // feature LayerNorm + encoder LayerNorm + 2 per layer; GroupNorm stays
+  EXPECT_EQ(count_parameters(Wav2Vec2Impl(base)), 95044608 + 1 + 1 + 24);
+}
+
+TEST(W2V2, MaskSpansMatchTheirExactExpectation) {
+  const int64_t T = 200, L = 10, min_masks = 2;
+  const double p = 0.65;
+  std::mt19937_64 rng(1);
+  const int draws = 3000;
+  double masked = 0;
+  for (int d = 0; d < draws; ++d) {
+    auto m = compute_span_mask(T, p, L, min_masks, rng);
+    int64_t run = 0;
+    for (int64_t t = 0; t <= T; ++t) {  // every masked run is at least one span long
+      if (t < T && m[t]) {
+        ++run;
+      } else {
+        if (run > 0) EXPECT_GE(run, L);
+        run = 0;
+      }
+    }
+    EXPECT_EQ(m[T - 1], 0) << "starts lie in [0, T - L): the last frame is never masked";
+    for (auto v : m) masked += v;
+  }
+  // k = int(p T / L + U) spans (13 or 14 here, equally likely) with starts drawn without
+  // replacement from N = T - L positions; frame t is covered by c_t starts, so
+  // P(t unmasked) = C(N - c_t, k) / C(N, k).
+  const int64_t N = T - L;
+  const double x = p * T / L;
+  double expect = 0;
+  for (int64_t k : {static_cast<int64_t>(std::floor(x)), static_cast<int64_t>(std::floor(x)) + 1}) {
+    const double pk = k == static_cast<int64_t>(std::floor(x)) ? 1.0 - (x - std::floor(x)) : x - std::floor(x);
+    double frac = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t c = std::min(t, N - 1) - std::max<int64_t>(0, t - L + 1) + 1;
+      const double unmasked = c <= 0 ? 1.0 : (N - c < k ? 0.0 : std::exp(log_choose(N - c, k) - log_choose(N, k)));
+      frac += (1.0 - unmasked) / T;
+    }
+    expect += pk * frac;
+  }
+  EXPECT_NEAR(masked / draws / T, expect, 0.005) << "expected masked fraction " << expect;
+  std::mt19937_64 r2(2);
+  auto tiny = compute_span_mask(30, 0.01, 10, 2, r2);  // min_masks spans even at a tiny mask_prob
+  const int n = std::accumulate(tiny.begin(), tiny.end(), 0);
+  EXPECT_GE(n, 10);
+  EXPECT_LE(n, 20);
+}
+
+TEST(W2V2, DistractorsNeverIncludeThePositive) {
+  for (int64_t M : {2, 3, 17, 100}) {
+    Tensor idx = sample_distractors(M, 50, torch::rand({M, 50}));
+    EXPECT_GE(idx.min().item<int64_t>(), 0);
+    EXPECT_LT(idx.max().item<int64_t>(), M);
+    EXPECT_FALSE((idx == torch::arange(M).unsqueeze(1)).any().item<bool>()) << M;
+    if (M > 2) EXPECT_EQ(std::get<0>(at::_unique(idx)).numel(), M) << "all other frames get drawn";
+  }
+  Tensor edge = sample_distractors(5, 1, torch::tensor({0.0f, 0.999999f, 0.5f, 0.25f, 0.0f}).view({5, 1}));
+  EXPECT_TRUE(torch::equal(edge.flatten(), torch::tensor({1, 4, 3, 1, 0}, torch::kLong)));
+  EXPECT_THROW(sample_distractors(1, 4, torch::rand({1, 4})), c10::Error);
+}
+
+TEST(W2V2, QuantiserIsStraightThroughWithBoundedPerplexity) {
+  torch::manual_seed(3);
+  GumbelQuantizer q(8, 2, 5, 6);
+  q->train();
+  Tensor x = torch::randn({40, 8});
+  auto out = q->forward(x, 2.0);
+  // Forward: every frame's vector is exactly one codevector per group.
+  Tensor cv = q->codevectors.view({2, 5, 3});
+  for (int64_t n = 0; n < 40; ++n)
+    for (int64_t g = 0; g < 2; ++g) {
+      Tensor v = out.quantized[n].slice(0, g * 3, g * 3 + 3);
+      EXPECT_TRUE(((cv[g] - v).abs().sum(1) < 1e-6).any().item<bool>());
+    }
+  // Backward: the soft path carries gradients to the projection.
+  out.quantized.sum().backward();
+  EXPECT_GT(q->weight_proj->weight.grad().abs().sum().item<double>(), 0.0);
+  // Perplexity: between G (one code per group) and G * V (uniform use).
+  EXPECT_GE(out.prob_perplexity.item<double>(), 2.0 - 1e-4);
+  EXPECT_LE(out.prob_perplexity.item<double>(), 10.0 + 1e-4);
+  EXPECT_LE(out.code_perplexity.item<double>(), 10.0 + 1e-4);
+  {
+    torch::NoGradGuard ng;
+    q->weight_proj->weight.zero_();
+    q->weight_proj->bias.zero_();
+  }
+  EXPECT_NEAR(q->forward(x, 2.0).prob_perplexity.item<double>(), 10.0, 1e-3);  // uniform logits
+  q->eval();
+  EXPECT_NEAR(q->forward(x, 2.0).code_perplexity.item<double>(), 2.0, 1e-4);   // ties pick one code
+}
+
+TEST(W2V2, LossDecreasesOnATinyCorpus) {
+  torch::manual_seed(4);
+  W2V2Options o = small();
+  o.feature_grad_mult = 1.0;
+  auto m = std::make_shared<Wav2Vec2Impl>(o);
+  // Four 0.5 s "utterances": sums of tones, so frames differ in a learnable way.
+  Tensor t = torch::arange(8000).to(torch::kFloat) / 16000.0;
+  Tensor batch = torch::stack({torch::sin(2 * M_PI * 220 * t) + 0.5 * torch::sin(2 * M_PI * 880 * t * (1 + t)),
+                               torch::sin(2 * M_PI * 330 * t * (1 + 2 * t)), torch::sin(2 * M_PI * 550 * t) * t,
+                               torch::sin(2 * M_PI * 150 * t) + torch::sin(2 * M_PI * 1200 * t)});
+  OptimOptions oo;
+  oo.lr = 2e-3, oo.betas = {0.9, 0.98}, oo.eps = 1e-6;
+  Optimizer opt(oo, make_param_groups(*m, 0.01, 1.0));
+  auto loss_at = [&](int64_t seed) {
+    torch::NoGradGuard ng;
+    m->eval();
+    std::mt19937_64 rng(seed);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+    double l = m->forward(batch, {}, rng, gen).contrastive_sum;
+    m->train();
+    return l;
+  };
+  const double before = loss_at(7);
+  for (int step = 0; step < 60; ++step) {
+    std::mt19937_64 rng(100 + step);
+    auto out = m->forward(batch, {}, rng);
+    out.loss.backward();
+    opt.step(2e-3);
+    opt.zero_grad();
+    m->set_num_updates(step + 1);
+  }
+  EXPECT_LT(loss_at(7), 0.8 * before);
+  EXPECT_LT(m->temperature(), 2.0);
+}
+
+// ---- audio files --------------------------------------------------------------------------------------
+namespace {
+void write_sf(const std::string& path, int format, int rate, int channels, const std::vector<float>& interleaved) {
+  SF_INFO info{};
+  info.samplerate = rate, info.channels = channels, info.format = format;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  ASSERT_NE(f, nullptr) << sf_strerror(nullptr);
+  sf_writef_float(f, interleaved.data(), static_cast<sf_count_t>(interleaved.size() / channels));
+  sf_close(f);
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Audio, ReadsWavAndFlacAtOtherRatesAndInStereo) {
+  dyt::test::TempDir d;
+  const int rate = 44100;
+  std::vector<float> stereo;
+  for (int i = 0; i < rate; ++i) {  // 1 s: left 440 Hz, right silent
+    stereo.push_back(0.5f * std::sin(2 * M_PI * 440.0 * i / rate));
+    stereo.push_back(0.0f);
+  }
+  write_sf((d / "a.wav").string(), SF_FORMAT_WAV | SF_FORMAT_PCM_16, rate, 2, stereo);
+  write_sf((d / "a.flac").string(), SF_FORMAT_FLAC | SF_FORMAT_PCM_16, rate, 2, stereo);
+  for (const char* name : {"a.wav", "a.flac"}) {
+    AudioClip c = read_audio((d / name).string(), 16000);
+    EXPECT_EQ(c.sample_rate, 16000);
+    EXPECT_NEAR(static_cast<double>(c.samples.size()), 16000.0, 2.0) << name;
+    // Mono mix-down halves the amplitude; the tone keeps its frequency (880 zero crossings in 1 s).
+    int crossings = 0;
+    float peak = 0;
+    for (size_t i = 1000; i < c.samples.size() - 1000; ++i) {
+      crossings += (c.samples[i - 1] < 0) != (c.samples[i] < 0);
+      peak = std::max(peak, std::fabs(c.samples[i]));
+    }
+    EXPECT_NEAR(crossings, 880 * (c.samples.size() - 2000) / 16000.0, 4) << name;
+    EXPECT_NEAR(peak, 0.25, 0.01) << name;
+  }
+}
+
+TEST(Audio, CorruptAndTruncatedFilesNameTheFile) {
+  dyt::test::TempDir d;
+  std::vector<float> mono(16000, 0.1f);
+  write_sf((d / "ok.wav").string(), SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, mono);
+  std::ifstream in(d / "ok.wav", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  dyt::test::write_file(d / "cut.wav", bytes.substr(0, bytes.size() / 2));
+  std::string msg = error_of([&] { read_audio((d / "cut.wav").string()); });
+  EXPECT_NE(msg.find("cut.wav: truncated or corrupt audio"), std::string::npos) << msg;
+  dyt::test::write_file(d / "junk.flac", "fLaC but not really");
+  msg = error_of([&] { read_audio((d / "junk.flac").string()); });
+  EXPECT_NE(msg.find("junk.flac: cannot read as audio"), std::string::npos) << msg;
+}
+
+TEST(Audio, ManifestsAndLoaderBatches) {
+  dyt::test::TempDir d;
+  Manifest m;
+  m.root = d.path().string();
+  for (int i = 0; i < 6; ++i) {
+    std::vector<float> s(8000 + 2000 * i);
+    for (size_t k = 0; k < s.size(); ++k) s[k] = static_cast<float>(i) + 0.001f * (k % 7);
+    write_wav((d / ("u" + std::to_string(i) + ".wav")).string(), s, 16000);
+    m.entries.push_back({"u" + std::to_string(i) + ".wav", static_cast<int64_t>(s.size())});
+  }
+  write_manifest((d / "train.tsv").string(), m);
+  Manifest r = read_manifest((d / "train.tsv").string());
+  EXPECT_EQ(r.entries.size(), 6u);
+  EXPECT_EQ(r.entries[3].num_samples, 14000);
+  auto ds = std::make_shared<AudioDataset>((d / "train.tsv").string(), 9000, 16000);
+  EXPECT_EQ(ds->size(), 5);  // the 8000-sample one is below min_samples
+  AudioLoaderOptions lo;
+  lo.batch_size = 2, lo.max_samples = 12000, lo.workers = 0, lo.shuffle = false, lo.drop_last = false;
+  AudioLoader crop(ds, lo);
+  crop.start_epoch(0);
+  AudioBatch b;
+  ASSERT_TRUE(crop.next(b));
+  EXPECT_EQ(b.source.size(1), 10000);  // cropped to the shortest of (10000, 12000 of 12000)
+  EXPECT_FALSE(b.padding_mask.any().item<bool>());
+  lo.pad = true;
+  AudioLoader pad(ds, lo);
+  pad.start_epoch(0);
+  ASSERT_TRUE(pad.next(b));
+  EXPECT_EQ(b.source.size(1), 12000);
+  EXPECT_EQ(b.padding_mask[0].sum().item<int64_t>(), 2000);  // the shorter one is padded
+  EXPECT_EQ(b.padding_mask[1].sum().item<int64_t>(), 0);
+  dyt::test::write_file(d / "bad.tsv", "/root\nno-tab-here 123\n");
+  EXPECT_NE(error_of([&] { read_manifest((d / "bad.tsv").string()); }).find("bad.tsv:2: expected"), std::string::npos);
+}
