@@ -32,8 +32,7 @@ Loader::Loader(DatasetPtr data, std::shared_ptr<const ImageTransform> transform,
 }
 
 int64_t Loader::batches_per_epoch() const {
-  const int64_t n = static_cast<int64_t>(order_.size());
-  return o_.drop_last ? n / o_.batch_size : (n + o_.batch_size - 1) / o_.batch_size;
+  return batches_in(static_cast<int64_t>(order_.size()), o_.batch_size, o_.drop_last);
 }
 
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {

@@ -19,6 +19,11 @@ namespace dyt {
 // splitmix64: mixes seeds (per epoch, per sample) into independent generator seeds.
 uint64_t mix_seed(uint64_t a, uint64_t b);
 
+// Batches of `batch` in `samples` (a partial last batch counts unless drop_last).
+inline int64_t batches_in(int64_t samples, int64_t batch, bool drop_last) {
+  return drop_last ? samples / batch : (samples + batch - 1) / batch;
+}
+
 // Indices of one epoch for this rank.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world);
 

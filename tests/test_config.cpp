@@ -18,14 +18,6 @@ ExperimentConfig decode(const ConfigTree& t) {
   return cfg;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const char* kMinimal = "optim:\n  lr: 0.001\n";
 
@@ -70,7 +62,7 @@ TEST(Config, AllProblemsReportedAtOnceWithFileLineAndFix) {
   TempDir d;
   write_file(d / "bad.yaml",
              "optim:\n  lr: -1\n  nmae: adamw\nmodel:\n  depth: two\n  norm:\n    type: dytt\ndata:\n  batch_size: 0\n");
-  std::string msg = error_of([&] { decode(load_config(d / "bad.yaml")); });
+  std::string msg = dyt::test::error_of<ConfigError>([&] { decode(load_config(d / "bad.yaml")); });
   EXPECT_NE(msg.find("config errors (5)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("bad.yaml:2:7: optim.lr: value -1 is out of range: must be >= 0"), std::string::npos) << msg;
   EXPECT_NE(msg.find("optim.nmae: unknown key (did you mean 'name'?)"), std::string::npos) << msg;
@@ -84,18 +76,18 @@ TEST(Config, AllProblemsReportedAtOnceWithFileLineAndFix) {
 }
 
 TEST(Config, CrossFieldRules) {
-  std::string msg = error_of([] {
+  std::string msg = dyt::test::error_of<ConfigError>([] {
     ConfigTree t = parse_config_text("optim:\n  lr: 0.1\n  blr: 0.1\nmodel:\n  img_size: 30\n  patch_size: 16\n  embed_dim: 100\n  num_heads: 12\n", "x.yaml");
     decode(t);
   });
   EXPECT_NE(msg.find("give optim.lr or optim.blr, not both"), std::string::npos) << msg;
   EXPECT_NE(msg.find("patch_size 16 does not divide img_size 30"), std::string::npos) << msg;
   EXPECT_NE(msg.find("num_heads 12 does not divide embed_dim 100"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { decode(parse_config_text("optim: {}\n", "x")); }).find("no learning rate"), std::string::npos);
+  EXPECT_NE(dyt::test::error_of<ConfigError>([] { decode(parse_config_text("optim: {}\n", "x")); }).find("no learning rate"), std::string::npos);
 }
 
 TEST(Config, WrongTypesNameTheKind) {
-  std::string msg = error_of([] { decode(parse_config_text("optim:\n  lr: 0.1\n  betas: 0.9x\nmodel: 3\nseeds: [a]\n", "t.yaml")); });
+  std::string msg = dyt::test::error_of<ConfigError>([] { decode(parse_config_text("optim:\n  lr: 0.1\n  betas: 0.9x\nmodel: 3\nseeds: [a]\n", "t.yaml")); });
   EXPECT_NE(msg.find("optim.betas: element 0 ('0.9x') is not one of the expected numbers"), std::string::npos) << msg;
   EXPECT_NE(msg.find("model: expected a mapping of keys, got a scalar '3'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("seeds: element 0 ('a')"), std::string::npos) << msg;
@@ -104,7 +96,7 @@ TEST(Config, WrongTypesNameTheKind) {
 TEST(Config, MalformedYamlNamesLineAndColumn) {
   TempDir d;
   write_file(d / "m.yaml", "optim:\n  lr: [0.1\n");
-  std::string msg = error_of([&] { load_config(d / "m.yaml"); });
+  std::string msg = dyt::test::error_of<ConfigError>([&] { load_config(d / "m.yaml"); });
   EXPECT_NE(msg.find("m.yaml:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("malformed YAML"), std::string::npos) << msg;
 }
@@ -112,12 +104,12 @@ TEST(Config, MalformedYamlNamesLineAndColumn) {
 TEST(Config, MissingBaseAndCycleAreErrors) {
   TempDir d;
   write_file(d / "a.yaml", "base: nothere.yaml\n");
-  std::string msg = error_of([&] { load_config(d / "a.yaml"); });
+  std::string msg = dyt::test::error_of<ConfigError>([&] { load_config(d / "a.yaml"); });
   EXPECT_NE(msg.find("base file 'nothere.yaml' not found"), std::string::npos) << msg;
   EXPECT_NE(msg.find("a.yaml:1:7: base: base file"), std::string::npos) << msg;
   write_file(d / "x.yaml", "base: y.yaml\n");
   write_file(d / "y.yaml", "base: x.yaml\n");
-  msg = error_of([&] { load_config(d / "x.yaml"); });
+  msg = dyt::test::error_of<ConfigError>([&] { load_config(d / "x.yaml"); });
   EXPECT_NE(msg.find("cycle of base files: x.yaml -> y.yaml -> x.yaml"), std::string::npos) << msg;
 }
 
@@ -160,7 +152,7 @@ TEST(Plan, VariantsTimesSeedsWithOverridesInPrecedence) {
   EXPECT_NE(runs[0].resolved_yaml.find("variant: ln"), std::string::npos);
   // Unknown variants are named with the known ones.
   req.variants = {"dytt"};
-  std::string msg = error_of([&] { plan_runs(e, req); });
+  std::string msg = dyt::test::error_of<ConfigError>([&] { plan_runs(e, req); });
   EXPECT_NE(msg.find("unknown variant of e 'dytt' (did you mean 'dyt'?)"), std::string::npos) << msg;
 }
 
@@ -170,7 +162,7 @@ TEST(Plan, ProblemsInVariantsAreTaggedWithTheVariant) {
   Experiment e = load_experiment((d / "e.yaml").string());
   PlanRequest req;
   req.out = d.path();
-  std::string msg = error_of([&] { plan_runs(e, req); });
+  std::string msg = dyt::test::error_of<ConfigError>([&] { plan_runs(e, req); });
   EXPECT_NE(msg.find("e.yaml:6:24: model.norm.squash: 'tnah' is not allowed (did you mean 'tanh'?)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[variant bad]"), std::string::npos) << msg;
 }

@@ -39,14 +39,6 @@ void write_gz(const std::filesystem::path& p, const std::string& bytes) {
   gzclose(f);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 DatasetPtr open(const std::string& type, const std::string& root, const std::string& split) {
   DatasetRequest r;
@@ -79,7 +71,7 @@ TEST(Idx, TruncatedAndCorruptFilesNameTheFile) {
   TempDir d;
   std::string img = idx_images(10, 28, 28, 0);
   write_file(d / "short-images-idx3-ubyte", img.substr(0, img.size() - 100));
-  std::string msg = error_of([&] { read_idx((d / "short-images-idx3-ubyte").string()); });
+  std::string msg = dyt::test::error_of<DataError>([&] { read_idx((d / "short-images-idx3-ubyte").string()); });
   EXPECT_NE(msg.find("short-images-idx3-ubyte: truncated or padded: the header promises 7840 bytes of data, the file holds 7740"),
             std::string::npos)
       << msg;
@@ -90,12 +82,12 @@ TEST(Idx, TruncatedAndCorruptFilesNameTheFile) {
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
     write_file(d / "cut-images-idx3-ubyte.gz", bytes.substr(0, bytes.size() / 2));
   }
-  msg = error_of([&] { read_idx((d / "cut-images-idx3-ubyte.gz").string()); });
+  msg = dyt::test::error_of<DataError>([&] { read_idx((d / "cut-images-idx3-ubyte.gz").string()); });
   EXPECT_NE(msg.find("cut-images-idx3-ubyte.gz"), std::string::npos) << msg;
   write_file(d / "junk", "hello world, not idx");
-  msg = error_of([&] { read_idx((d / "junk").string()); });
+  msg = dyt::test::error_of<DataError>([&] { read_idx((d / "junk").string()); });
   EXPECT_NE(msg.find("junk: not an IDX file"), std::string::npos) << msg;
-  msg = error_of([&] { open("fashion_mnist", (d / "nowhere").string(), "train"); });
+  msg = dyt::test::error_of<DataError>([&] { open("fashion_mnist", (d / "nowhere").string(), "train"); });
   EXPECT_NE(msg.find("no train-images-idx3-ubyte[.gz]; set data.root"), std::string::npos) << msg;
 }
 
@@ -117,7 +109,7 @@ TEST(Cifar, ReadsBinaryBatchesAndRejectsTruncated) {
   // Planes become interleaved RGB: pixel (0, 1) channel G = (50 + 1 + 2) % 256.
   EXPECT_EQ(s.image.at<cv::Vec3b>(0, 1)[1], 53);
   write_file(d / "cifar-10-batches-bin" / "test_batch.bin", record(4, 7).substr(0, 2000));
-  std::string msg = error_of([&] { open("cifar10", d.path().string(), "val"); });
+  std::string msg = dyt::test::error_of<DataError>([&] { open("cifar10", d.path().string(), "val"); });
   EXPECT_NE(msg.find("test_batch.bin: 2000 bytes is not a whole number of 3073-byte records"), std::string::npos) << msg;
 }
 
@@ -140,11 +132,11 @@ TEST(ImageFolder, ReadsClassFoldersAndReportsCorruptImages) {
   auto ds2 = open("image_folder", d.path().string(), "train");
   std::string msg;
   for (int64_t i = 0; i < ds2->size(); ++i) {
-    std::string m = error_of([&] { ds2->get(i); });
+    std::string m = dyt::test::error_of<DataError>([&] { ds2->get(i); });
     if (!m.empty()) msg = m;
   }
   EXPECT_NE(msg.find("broken.jpg: cannot decode the image"), std::string::npos) << msg;
-  msg = error_of([&] { open("image_folder", d.path().string(), "val"); });
+  msg = dyt::test::error_of<DataError>([&] { open("image_folder", d.path().string(), "val"); });
   EXPECT_NE(msg.find("no such folder"), std::string::npos) << msg;
 }
 
@@ -230,6 +222,6 @@ TEST(Loader, EmptyDatasetAndWorkerErrorsSurface) {
   write_file(d / "train-labels-idx1-ubyte", idx_labels(0));
   auto ds = open("fashion_mnist", d.path().string(), "train");
   auto tf = std::make_shared<ImageTransform>(AugmentOptions{}, false, 28, 1, std::vector<double>{0.5}, std::vector<double>{0.25});
-  std::string msg = error_of([&] { Loader l(ds, tf, LoaderOptions{}); });
+  std::string msg = dyt::test::error_of<DataError>([&] { Loader l(ds, tf, LoaderOptions{}); });
   EXPECT_NE(msg.find("the data set is empty"), std::string::npos) << msg;
 }

@@ -187,14 +187,6 @@ void write_sf(const std::string& path, int format, int rate, int channels, const
   sf_writef_float(f, interleaved.data(), static_cast<sf_count_t>(interleaved.size() / channels));
   sf_close(f);
 }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Audio, ReadsWavAndFlacAtOtherRatesAndInStereo) {
@@ -230,10 +222,10 @@ TEST(Audio, CorruptAndTruncatedFilesNameTheFile) {
   std::ifstream in(d / "ok.wav", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   dyt::test::write_file(d / "cut.wav", bytes.substr(0, bytes.size() / 2));
-  std::string msg = error_of([&] { read_audio((d / "cut.wav").string()); });
+  std::string msg = dyt::test::error_of<DataError>([&] { read_audio((d / "cut.wav").string()); });
   EXPECT_NE(msg.find("cut.wav: truncated or corrupt audio"), std::string::npos) << msg;
   dyt::test::write_file(d / "junk.flac", "fLaC but not really");
-  msg = error_of([&] { read_audio((d / "junk.flac").string()); });
+  msg = dyt::test::error_of<DataError>([&] { read_audio((d / "junk.flac").string()); });
   EXPECT_NE(msg.find("junk.flac: cannot read as audio"), std::string::npos) << msg;
 }
 
@@ -269,5 +261,5 @@ TEST(Audio, ManifestsAndLoaderBatches) {
   EXPECT_EQ(b.padding_mask[0].sum().item<int64_t>(), 2000);  // the shorter one is padded
   EXPECT_EQ(b.padding_mask[1].sum().item<int64_t>(), 0);
   dyt::test::write_file(d / "bad.tsv", "/root\nno-tab-here 123\n");
-  EXPECT_NE(error_of([&] { read_manifest((d / "bad.tsv").string()); }).find("bad.tsv:2: expected"), std::string::npos);
+  EXPECT_NE(dyt::test::error_of<DataError>([&] { read_manifest((d / "bad.tsv").string()); }).find("bad.tsv:2: expected"), std::string::npos);
 }

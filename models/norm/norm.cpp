@@ -31,8 +31,7 @@ class LayerNormLayer : public NormLayerImpl {
     }
   }
   Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, normalize_only(x));
+    notify(x);
     if (!cf_) return at::layer_norm(x, {dim_}, weight, bias, eps_);
     return channels_first_view(at::layer_norm(channels_last_view(x), {dim_}, weight, bias, eps_));
   }
@@ -58,8 +57,7 @@ class RMSNormLayer : public NormLayerImpl {
     if (o.elementwise_affine) weight = register_parameter("weight", torch::ones({dim}));
   }
   Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, normalize_only(x));
+    notify(x);
     if (!cf_) return at::rms_norm(x, {dim_}, weight, eps_);
     return channels_first_view(at::rms_norm(channels_last_view(x), {dim_}, weight, eps_));
   }
@@ -86,35 +84,56 @@ Tensor make_alpha(torch::nn::Module& m, const NormOptions& o) {
   return o.learnable_alpha ? m.register_parameter("alpha", a) : m.register_buffer("alpha", a);
 }
 
-class DyTLayer : public NormLayerImpl {
+// Element-wise replacements of a norm: y = weight * f(x) + bias, f = normalize_only (per-channel
+// weight and bias on the channel axis).
+class ElementwiseLayer : public NormLayerImpl {
  public:
-  DyTLayer(int64_t dim, const NormOptions& o, bool cf) : dim_(dim), squash_(o.squash), impl_(o.impl), cf_(cf) {
+  Tensor forward(const Tensor& x) override {
+    notify(x);
+    return affine(normalize_only(x), x);
+  }
+  Tensor weight, bias;
+
+ protected:
+  ElementwiseLayer(int64_t dim, bool cf) : dim_(dim), cf_(cf) {}
+  void register_affine() {
+    weight = register_parameter("weight", torch::ones({dim_}));
+    bias = register_parameter("bias", torch::zeros({dim_}));
+  }
+  Tensor affine(const Tensor& f, const Tensor& x) const {
+    return f * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
+  }
+  int64_t dim_;
+  bool cf_;
+};
+
+class DyTLayer : public ElementwiseLayer {
+ public:
+  DyTLayer(int64_t dim, const NormOptions& o, bool cf) : ElementwiseLayer(dim, cf), squash_(o.squash), impl_(o.impl) {
     alpha = make_alpha(*this, o);
-    weight = register_parameter("weight", torch::ones({dim}));
-    bias = register_parameter("bias", torch::zeros({dim}));
+    register_affine();
   }
   Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, normalize_only(x));
+    notify(x);
     if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_);
     if (squash_ == "tanh") return dyt_aten(x, alpha, weight, bias, cf_);
-    return squash(alpha * x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
+    return affine(normalize_only(x), x);
   }
-  Tensor normalize_only(const Tensor& x) override { return squash(alpha * x); }
-  double alpha_value() const override { return alpha.item<double>(); }
-  std::string describe() const override {
-    return "DyT(" + std::to_string(dim_) + ", squash=" + squash_ + ", alpha=" +
-           c10::str(alpha.item<float>()) + (alpha.requires_grad() ? "" : " fixed") + ", impl=" + impl_ + ")";
-  }
-  Tensor alpha, weight, bias;
-
- private:
-  Tensor squash(const Tensor& z) const {
+  Tensor normalize_only(const Tensor& x) override {
+    Tensor z = alpha * x;
     if (squash_ == "tanh") return torch::tanh(z);
     if (squash_ == "hardtanh") return torch::hardtanh(z);
     if (squash_ == "sigmoid") return torch::sigmoid(z);
     return z;  // identity
   }
+  double alpha_value() const override { return alpha.item<double>(); }
+  std::string describe() const override {
+    return "DyT(" + std::to_string(dim_) + ", squash=" + squash_ + ", alpha=" + c10::str(alpha.item<float>()) +
+           (alpha.requires_grad() ? "" : " fixed") + ", impl=" + impl_ + ")";
+  }
+  Tensor alpha;
+
+ private:
   bool use_fused(const Tensor& x) const {
     if (squash_ != "tanh" || impl_ == "aten") return false;
     std::string why;
@@ -124,63 +143,40 @@ class DyTLayer : public NormLayerImpl {
                                "; set model.norm.impl to auto or aten");
     return ok;
   }
-  int64_t dim_;
   std::string squash_, impl_;
-  bool cf_;
 };
 
-class DerfLayer : public NormLayerImpl {
+class DerfLayer : public ElementwiseLayer {
  public:
-  DerfLayer(int64_t dim, const NormOptions& o, bool cf) : dim_(dim), cf_(cf) {
+  DerfLayer(int64_t dim, const NormOptions& o, bool cf) : ElementwiseLayer(dim, cf) {
     alpha = make_alpha(*this, o);
     shift = register_parameter("shift", torch::full({1}, o.shift_init));
-    weight = register_parameter("weight", torch::ones({dim}));
-    bias = register_parameter("bias", torch::zeros({dim}));
-  }
-  Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, normalize_only(x));
-    return normalize_only(x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
+    register_affine();
   }
   Tensor normalize_only(const Tensor& x) override { return torch::erf(alpha * x + shift); }
   double alpha_value() const override { return alpha.item<double>(); }
   std::string describe() const override { return "Derf(" + std::to_string(dim_) + ")"; }
-  Tensor alpha, shift, weight, bias;
-
- private:
-  int64_t dim_;
-  bool cf_;
+  Tensor alpha, shift;
 };
 
-class DyISRULayer : public NormLayerImpl {
+class DyISRULayer : public ElementwiseLayer {
  public:
-  DyISRULayer(int64_t dim, const NormOptions&, bool cf) : dim_(dim), cf_(cf) {
+  DyISRULayer(int64_t dim, const NormOptions&, bool cf) : ElementwiseLayer(dim, cf) {
     r = register_parameter("r", torch::full({1}, static_cast<double>(dim)));
-    weight = register_parameter("weight", torch::ones({dim}));
-    bias = register_parameter("bias", torch::zeros({dim}));
-  }
-  Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, normalize_only(x));
-    return normalize_only(x) * per_channel(weight, x, cf_) + per_channel(bias, x, cf_);
+    register_affine();
   }
   Tensor normalize_only(const Tensor& x) override {
     // r is kept positive through abs so that a step past zero cannot produce NaN.
     return x * std::sqrt(static_cast<double>(dim_)) * torch::rsqrt(x * x + r.abs() + 1e-6);
   }
   std::string describe() const override { return "DyISRU(" + std::to_string(dim_) + ")"; }
-  Tensor r, weight, bias;
-
- private:
-  int64_t dim_;
-  bool cf_;
+  Tensor r;
 };
 
 class IdentityLayer : public NormLayerImpl {
  public:
   Tensor forward(const Tensor& x) override {
-    if (observe) observe(x);
-    if (capture) capture(x, x);
+    notify(x);
     return x;
   }
   Tensor normalize_only(const Tensor& x) override { return x; }

@@ -50,6 +50,13 @@ class NormLayerImpl : public torch::nn::Module {
   std::function<void(const torch::Tensor& input)> observe;
   // The layer's scalar alpha (DyT, Derf), or NaN.
   virtual double alpha_value() const { return std::nan(""); }
+
+ protected:
+  // Feeds the analysis hooks, when set; every forward starts with it.
+  void notify(const torch::Tensor& x) {
+    if (observe) observe(x);
+    if (capture) capture(x, normalize_only(x));
+  }
   // The normalized output without the affine part, for analysis only (not on the training path).
   virtual torch::Tensor normalize_only(const torch::Tensor& x) = 0;
 };
