@@ -41,24 +41,27 @@ test: build
 bench: build
 	$(DYT) bench norm --threads 2 --csv results/bench/norm_cpu_fp32.csv
 
-# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (separate build folder).
-sanitize: setup
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDYT_SANITIZE=ON -DDYT_WITH_CUDA=OFF \
+# One clang build (build-san/) serves both: the unit tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the libFuzzer target on the config loader.
+SAN_DIR ?= build-san
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:alloc_dealloc_mismatch=0 UBSAN_OPTIONS=print_stacktrace=1
+
+$(SAN_DIR)/build.ninja: | setup
+	cmake -S . -B $(SAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DDYT_SANITIZE=ON -DDYT_FUZZ=ON -DDYT_WITH_CUDA=OFF \
 	  -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)"
-	cmake --build build-asan -j $(JOBS) --target dyt_tests
-	ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  DYT_HOME=$(CURDIR) build-asan/tests/dyt_tests
+
+sanitize: setup $(SAN_DIR)/build.ninja
+	cmake --build $(SAN_DIR) -j $(JOBS) --target dyt_tests
+	$(SAN_ENV) DYT_HOME=$(CURDIR) $(SAN_DIR)/tests/dyt_tests
 
 # libFuzzer on the config loader for FUZZ_SECONDS; new crashing inputs land in tests/fuzz/regressions,
 # which the unit tests replay from then on.
-fuzz: setup
-	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-	  -DCMAKE_CXX_COMPILER=clang++ -DDYT_FUZZ=ON -DDYT_WITH_CUDA=OFF -DDYT_BUILD_TESTS=OFF \
-	  -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)"
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_config
-	mkdir -p build-fuzz/corpus
-	ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) \
-	  -timeout=10 -artifact_prefix=tests/fuzz/regressions/ build-fuzz/corpus tests/fuzz/corpus
+fuzz: setup $(SAN_DIR)/build.ninja
+	cmake --build $(SAN_DIR) -j $(JOBS) --target fuzz_config
+	mkdir -p $(SAN_DIR)/corpus
+	$(SAN_ENV) $(SAN_DIR)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -artifact_prefix=tests/fuzz/regressions/ $(SAN_DIR)/corpus tests/fuzz/corpus
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-fuzz
+	rm -rf $(BUILD_DIR) $(SAN_DIR)

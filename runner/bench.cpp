@@ -126,7 +126,8 @@ int cmd_bench_norm(const BenchNormArgs& a) {
               a.flush && dev.is_cpu() ? fmt::format(", caches flushed ({} MiB)", flusher.bytes() >> 20).c_str() : "");
   std::string csv = "layer,impl,device,dtype,tokens,channels,fwd_ms,fwdbwd_ms,fwd_gbps,fwdbwd_gbps\n";
   for (const auto& s : shapes) {
-    auto [T, C] = parse_shape(s);
+    const auto shape = parse_shape(s);  // (structured bindings cannot be captured in C++17)
+    const int64_t T = shape.first, C = shape.second;
     auto opts = torch::TensorOptions().dtype(dtype).device(dev);
     auto popts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
     torch::manual_seed(0);

@@ -248,7 +248,10 @@ const Registry<NormType>& norm_registry() {
 
 void NormOptions::visit(FieldVisitor& v) {
   v.field("type", type, doc("normalization layer used everywhere in the model").one_of(norm_registry().names()));
-  for (const auto& [name, t] : norm_registry().entries()) v.group(name == type, [&] { t.visit(v, *this); });
+  for (const auto& entry : norm_registry().entries()) {  // (structured bindings cannot be captured in C++17)
+    const auto& t = entry.second;
+    v.group(entry.first == type, [&] { t.visit(v, *this); });
+  }
 }
 
 NormFactory make_norm_factory(const NormOptions& opts, bool channels_first) {
