@@ -17,6 +17,11 @@ void W2V2Options::visit(FieldVisitor& v) {
   v.field("extractor_mode", extractor_mode,
           doc("group_norm: GroupNorm after the first conv (Base); layer_norm: a norm after every conv (Large)")
               .one_of({"group_norm", "layer_norm"}));
+  v.field("extractor_norm", extractor_norm,
+          doc("layer_norm mode: layernorm keeps the per-conv norms LayerNorm whatever model.norm is (as Base keeps "
+              "its GroupNorm; replaced by DyT, a conv stack with biases makes all frames alike and the quantiser "
+              "collapses); model: they follow model.norm")
+              .one_of({"layernorm", "model"}));
   v.field("feature_grad_mult", feature_grad_mult, doc("scale of the feature encoder's gradient (fairseq: 0.1)").ge(0));
   v.field("embed_dim", embed_dim, doc("Transformer width").gt(0));
   v.field("depth", depth, doc("Transformer layers").gt(0));
@@ -259,7 +264,9 @@ TORCH_MODULE(EncoderLayer);
 // ---- the model ------------------------------------------------------------------------------------------
 Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbel_temp.empty() ? 2.0 : o.gumbel_temp[0]) {
   NormFactory norm = make_norm_factory(o.norm);
-  NormFactory cf_norm = make_norm_factory(o.norm, /*channels_first=*/true);
+  NormOptions conv_norm = o.norm;
+  if (o.extractor_norm == "layernorm") conv_norm.type = "layernorm";
+  NormFactory cf_norm = make_norm_factory(conv_norm, /*channels_first=*/true);
   auto body = register_module("wav2vec2", std::make_shared<torch::nn::Module>());
   const int64_t D = o.embed_dim, C = o.conv_dim.back();
   body->register_parameter("masked_spec_embed", torch::rand({D}));

@@ -28,6 +28,7 @@ struct W2V2Options : ModelOptions {
   std::vector<int64_t> conv_stride{5, 2, 2, 2, 2, 2, 2};
   bool conv_bias = false;
   std::string extractor_mode = "group_norm";
+  std::string extractor_norm = "layernorm";  // layer_norm mode: the per-conv norms stay LayerNorm, or follow `model`
   double feature_grad_mult = 0.1;
   int64_t embed_dim = 768, depth = 12, num_heads = 12, ffn_dim = 3072;
   bool layer_norm_first = false;

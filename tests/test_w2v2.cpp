@@ -53,6 +53,10 @@ TEST(W2V2, ParameterCountsEqualTheReferenceModels) {
   EXPECT_EQ(count_parameters(Wav2Vec2Impl(large)), 317387008);
   base.norm.type = "dyt";  // feature LayerNorm + encoder LayerNorm + 2 per layer; GroupNorm stays
   EXPECT_EQ(count_parameters(Wav2Vec2Impl(base)), 95044608 + 1 + 1 + 24);
+  large.norm.type = "dyt";  // the per-conv LayerNorms stay LayerNorm by default (extractor_norm: layernorm)
+  EXPECT_EQ(count_parameters(Wav2Vec2Impl(large)), 317387008 + 1 + 1 + 48);
+  large.extractor_norm = "model";  // ... or become DyT too: one alpha more per conv layer
+  EXPECT_EQ(count_parameters(Wav2Vec2Impl(large)), 317387008 + 1 + 1 + 48 + 7);
 }
 
 TEST(W2V2, MaskSpansMatchTheirExactExpectation) {
