@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <sstream>
 #include <yaml-cpp/yaml.h>
@@ -331,7 +332,12 @@ std::string write_paper_tables(const fs::path& out_root, const fs::path& data_fi
         std::istringstream ls(line);
         while (std::getline(ls, cell, ',')) c.push_back(cell);
         if (c.size() < 9) continue;
-        md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", c[0], c[1], c[5], c[7], c[6], c[8]);
+        auto ms = [](const std::string& t) {  // the CSV keeps full precision; the table two decimals
+          char* end = nullptr;
+          const double v = std::strtod(t.c_str(), &end);
+          return end != t.c_str() ? fmt::format("{:.2f}", v) : t;
+        };
+        md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", c[0], c[1], ms(c[5]), ms(c[7]), ms(c[6]), ms(c[8]));
       }
       md += "\n";
     }

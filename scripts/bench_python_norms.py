@@ -14,6 +14,7 @@ Not used by `dyt` itself; needs the project's virtual environment (torch 2.11).
 """
 import argparse
 import csv
+import ctypes
 import io
 import os
 import statistics
@@ -122,10 +123,19 @@ def main():
     ap.add_argument("--repeats", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--out", default="", help="also write <out>/norm_side_by_side_<setup>.{csv,md}")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="keep glibc's default malloc settings (large tensors then pay page faults on every allocation)")
     ap.add_argument("--dyt", default=str(ROOT / "build" / "dyt"), help="the dyt binary (default: build/dyt)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cpu" and not args.default_malloc:
+        # `dyt` keeps freed large blocks in the heap (mallopt in runner/main.cpp) so that a fresh
+        # 100 MiB tensor does not cost tens of thousands of page faults; do the same here, or the
+        # Python column measures the kernel's page faults rather than its arithmetic.
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
     shapes = [tuple(int(v) for v in s.split("x")) for s in (args.shape or ["12608x384", "50432x768"])]
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     repeats = args.repeats or (20 if args.device == "cuda" else 7)
@@ -135,6 +145,10 @@ def main():
     md.write(f"# Norm layers: Python (torch {torch.__version__}) vs dyt, {args.device} {args.dtype}, "
              f"{torch.get_num_threads()} thread(s), median of {repeats}\n\n")
     md.write(f"command: `.venv/bin/python scripts/bench_python_norms.py {' '.join(sys.argv[1:])}`\n\n")
+    if args.device == "cpu":
+        md.write("glibc malloc: " + ("default (fresh large tensors are mmapped: page faults on every call)\n\n"
+                                     if args.default_malloc else
+                                     "large freed blocks kept in the heap in both processes, as `dyt` does\n\n"))
     rows_csv = [["tokens", "channels", "layer", "impl", "fwd_ms", "fwdbwd_ms", "dyt_fused_fwd_ratio", "dyt_fused_fwdbwd_ratio"]]
     for T, C in shapes:
         py = bench_python((T, C), args.device, dtype, repeats, args.warmup, True)
