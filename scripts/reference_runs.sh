@@ -2,7 +2,8 @@
 # Re-runs the small-scale reference experiments whose tables and figures are committed under
 # results/reference/, one after another (nothing else should share the machine while they run:
 # two OpenMP programs on the same cores slow each other down many times over), then the
-# benchmarks (the name `bench`). About 3 hours on 2 cores. Each experiment's log is
+# benchmarks (the name `bench`). The wall times recorded in results/reference/*.md add up to about
+# 4 hours on 2 cores. Each experiment's log is
 # results/reference/logs/<name>.log; benchmark tables go to results/reference/bench/.
 #   bash scripts/reference_runs.sh [experiment|bench ...]
 set -uo pipefail
