@@ -289,12 +289,16 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
   register_module("project_hid", torch::nn::Linear(D, o.final_dim));
   register_module("project_q", torch::nn::Linear(o.codevectors(), o.final_dim));
-  // transformers' _init_weights: Linear ~ normal(0, 0.02) with zero bias (the quantiser's
-  // projection keeps normal(0, 1) and the project_* layers PyTorch's default).
+  // transformers' _init_weights: Linear ~ normal(0, 0.02) with zero bias, except the quantiser's
+  // projection (normal(0, 1)), the project_* layers and the feature projection, which keep
+  // PyTorch's default U(+-1/sqrt(fan_in)) as in fairseq, where only the Transformer layers get
+  // BERT's init. (With 0.02 the learned mask embedding, U[0, 1), dwarfs the projected features.)
   torch::NoGradGuard ng;
   for (auto& item : named_modules("", /*include_self=*/false)) {
     const std::string& name = item.key();
-    if (name.rfind("quantizer", 0) == 0 || name.rfind("project_", 0) == 0) continue;
+    if (name.rfind("quantizer", 0) == 0 || name.rfind("project_", 0) == 0 ||
+        name.find("feature_projection") != std::string::npos)
+      continue;
     if (auto* lin = item.value()->as<torch::nn::Linear>()) {
       lin->weight.normal_(0.0, 0.02);
       lin->bias.zero_();
@@ -372,23 +376,24 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   x = torch::where(mask.unsqueeze(-1), emb.to(x.dtype()).view({1, 1, -1}).expand_as(x), x);
   x = run_encoder(x, frame_padding);
 
-  // Contrastive task on the masked frames.
+  // Contrastive task on the masked frames. The perplexities (and so the diversity loss) average
+  // over the masked frames only, as fairseq (which quantises just those) and transformers do.
   auto q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(unmasked.reshape({B * T, C}), temperature_,
-                                                                              valid.reshape({B * T}));
+                                                                              mask.reshape({B * T}));
   Tensor targets = named_children()["project_q"]->as<torch::nn::Linear>()->forward(q.quantized.to(x.dtype()));
   Tensor flat_mask = mask.reshape({B * T});
   Tensor y = targets.index({flat_mask}).to(torch::kFloat);                      // [M, F] positives
   Tensor h = named_children()["project_hid"]->as<torch::nn::Linear>()->forward(x).reshape({B * T, -1});
   h = h.index({flat_mask}).to(torch::kFloat);                                    // [M, F]
-  std::vector<Tensor> negs;
+  std::vector<Tensor> neg_idx;
   int64_t offset = 0;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t mb = mask[b].sum().item<int64_t>();
-    Tensor idx = sample_distractors(mb, opts.num_negatives, torch::rand({mb, opts.num_negatives}, gen)) + offset;
-    negs.push_back(y.index({idx.to(y.device())}));                               // [mb, K, F]
+    neg_idx.push_back(sample_distractors(mb, opts.num_negatives, torch::rand({mb, opts.num_negatives}, gen)) + offset);
     offset += mb;
   }
-  Tensor neg = torch::cat(negs, 0);
+  Tensor negatives = torch::cat(neg_idx, 0).to(y.device());                     // [M, K]
+  Tensor neg = y.index({negatives});                                             // [M, K, F]
   Tensor cand = torch::cat({y.unsqueeze(1), neg}, 1);                            // [M, 1+K, F]
   Tensor logits = torch::cosine_similarity(h.unsqueeze(1), cand, -1) / opts.logit_temp;
   Tensor neg_is_pos = (neg == y.unsqueeze(1)).all(-1);
@@ -401,6 +406,8 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor diversity = (GV - q.prob_perplexity) / GV;
   Output out;
   out.masked = M;
+  out.mask = mask;
+  out.negatives = negatives;
   out.loss_sum = ce + opts.diversity_weight * diversity * static_cast<double>(M) +
                  opts.feature_penalty_weight * features_pen * static_cast<double>(M);
   out.loss = out.loss_sum / static_cast<double>(M);

@@ -85,6 +85,8 @@ class Wav2Vec2Impl : public Model {
     int64_t masked = 0;        // number of masked frames (fairseq's sample_size)
     double contrastive_sum = 0, diversity = 0, feature_penalty = 0;
     double accuracy = 0, prob_perplexity = 0, code_perplexity = 0;
+    torch::Tensor mask;       // [B, T'] bool: the masked frames, row-major = the order of the rows below
+    torch::Tensor negatives;  // [M, N] long: each masked frame's distractors, as rows of that order
   };
   // source [B, T] audio; padding_mask [B, T] true where padded (or undefined). `rng` draws the
   // masks; negatives come from `gen` (default: torch's generator).
