@@ -40,6 +40,9 @@ void W2V2Options::visit(FieldVisitor& v) {
   v.field("quantizer_groups", quantizer_groups, doc("codebooks (G)").gt(0));
   v.field("quantizer_entries", quantizer_entries, doc("entries per codebook (V)").gt(1));
   v.field("codevector_dim", codevector_dim, doc("quantised vector size; 0 = final_dim").ge(0));
+  v.field("quantize_targets", quantize_targets,
+          doc("true: targets are Gumbel-quantised features (the paper's); false: the features themselves, "
+              "projected (fairseq's quantize_targets: false; no quantiser, no diversity loss)"));
   v.field("mask_prob", mask_prob, doc("probability of a frame starting a masked span").ge(0).lt(1));
   v.field("mask_length", mask_length, doc("masked span length in frames").gt(0));
   v.field("min_masks", min_masks, doc("minimum masked spans per utterance").ge(1));
@@ -286,9 +289,10 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   enc->register_module("layer_norm", norm(D));
   auto layers = enc->register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.depth; ++i) layers->push_back(EncoderLayer(o, norm));
-  register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
+  if (o.quantize_targets)
+    register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
   register_module("project_hid", torch::nn::Linear(D, o.final_dim));
-  register_module("project_q", torch::nn::Linear(o.codevectors(), o.final_dim));
+  register_module("project_q", torch::nn::Linear(o.quantize_targets ? o.codevectors() : C, o.final_dim));
   // transformers' _init_weights: Linear ~ normal(0, 0.02) with zero bias, except the quantiser's
   // projection (normal(0, 1)), the project_* layers and the feature projection, which keep
   // PyTorch's default U(+-1/sqrt(fan_in)) as in fairseq, where only the Transformer layers get
@@ -378,8 +382,14 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
 
   // Contrastive task on the masked frames. The perplexities (and so the diversity loss) average
   // over the masked frames only, as fairseq (which quantises just those) and transformers do.
-  auto q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(unmasked.reshape({B * T, C}), temperature_,
-                                                                              mask.reshape({B * T}));
+  GumbelQuantizerImpl::Output q;
+  if (opts.quantize_targets) {
+    q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(unmasked.reshape({B * T, C}), temperature_,
+                                                                          mask.reshape({B * T}));
+  } else {  // continuous targets: no codebook, so no diversity term and no perplexity
+    q.quantized = unmasked.reshape({B * T, C});
+    q.prob_perplexity = q.code_perplexity = torch::zeros({}, torch::TensorOptions().device(x.device()));
+  }
   Tensor targets = named_children()["project_q"]->as<torch::nn::Linear>()->forward(q.quantized.to(x.dtype()));
   Tensor flat_mask = mask.reshape({B * T});
   Tensor y = targets.index({flat_mask}).to(torch::kFloat);                      // [M, F] positives
@@ -403,7 +413,7 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor ce = torch::nn::functional::cross_entropy(logits, zeros,
                                                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   const double GV = static_cast<double>(opts.quantizer_groups * opts.quantizer_entries);
-  Tensor diversity = (GV - q.prob_perplexity) / GV;
+  Tensor diversity = opts.quantize_targets ? (GV - q.prob_perplexity) / GV : q.prob_perplexity;  // 0 without codebook
   Output out;
   out.masked = M;
   out.mask = mask;
@@ -430,11 +440,15 @@ std::string Wav2Vec2Impl::summary() const {
   return fmt::format(
       "Wav2Vec2ForPreTraining: conv feature encoder {} layers ({} channels, hop {} samples = {} ms at 16 kHz, {})\n"
       "  Transformer {} layers x width {}, {} heads, FFN {}, {}; positional conv {} / {} groups\n"
-      "  quantiser {} groups x {} entries -> {}; contrastive space {}, {} distractors, mask p {} span {}\n"
+      "  {}; contrastive space {}, {} distractors, mask p {} span {}\n"
       "  norm: {}",
       opts.conv_dim.size(), opts.conv_dim.back(), hop, hop / 16.0, opts.extractor_mode, opts.depth, opts.embed_dim,
       opts.num_heads, opts.ffn_dim, opts.layer_norm_first ? "pre-norm" : "post-norm", opts.pos_conv_kernel,
-      opts.pos_conv_groups, opts.quantizer_groups, opts.quantizer_entries, opts.codevectors(), opts.final_dim,
+      opts.pos_conv_groups,
+      opts.quantize_targets ? fmt::format("quantiser {} groups x {} entries -> {}", opts.quantizer_groups,
+                                          opts.quantizer_entries, opts.codevectors())
+                            : std::string("continuous targets (no quantiser)"),
+      opts.final_dim,
       opts.num_negatives, opts.mask_prob, opts.mask_length, norm_desc);
 }
 

@@ -7,7 +7,7 @@
 //   embedding) -> positional convolution (weight-normalised, groups) -> Transformer (post-norm
 //   for Base, pre-norm for Large) -> project_hid
 //   unmasked features -> Gumbel-softmax product quantiser (groups x entries, straight-through)
-//   -> project_q
+//   -> project_q   (quantize_targets: false skips the quantiser, as fairseq's option does)
 //   loss, per masked frame: -log softmax over {positive, N distractors drawn from the other masked
 //   frames of the same utterance} of cosine similarity / logit_temp; plus diversity_weight *
 //   (G*V - perplexity) / (G*V) and feature_penalty_weight * mean(features^2). Reported in bits.
@@ -36,6 +36,7 @@ struct W2V2Options : ModelOptions {
   double dropout = 0.1, attention_dropout = 0.1, activation_dropout = 0.0, dropout_input = 0.1, dropout_features = 0.1;
   double layerdrop = 0.05;
   int64_t final_dim = 256, quantizer_groups = 2, quantizer_entries = 320, codevector_dim = 0;
+  bool quantize_targets = true;  // false: targets are the projected continuous features (fairseq's option)
   double mask_prob = 0.65;
   int64_t mask_length = 10, min_masks = 2;
   int64_t num_negatives = 100;

@@ -146,6 +146,34 @@ TEST(W2V2, QuantiserIsStraightThroughWithBoundedPerplexity) {
   EXPECT_NEAR(q->forward(x, 2.0).code_perplexity.item<double>(), 2.0, 1e-4);   // ties pick one code
 }
 
+TEST(W2V2, ContinuousTargetsSkipTheQuantiser) {
+  // fairseq's quantize_targets: false: no quantiser, project_q maps the conv features (C) to the
+  // contrastive space, no diversity term; everything else is the quantised model's.
+  W2V2Options o = small();
+  torch::manual_seed(8);
+  Wav2Vec2Impl quantised(o);
+  o.quantize_targets = false;
+  Wav2Vec2Impl continuous(o);
+  int64_t quantiser = 0;
+  for (const auto& item : quantised.named_parameters(true))
+    if (item.key().rfind("quantizer.", 0) == 0) quantiser += item.value().numel();
+  for (const auto& item : continuous.named_parameters(true)) EXPECT_NE(item.key().rfind("quantizer.", 0), 0u) << item.key();
+  const int64_t C = o.conv_dim.back();
+  EXPECT_EQ(quantiser, o.quantizer_groups * o.quantizer_entries * (C + 1) + o.codevectors() * o.quantizer_entries);
+  EXPECT_EQ(count_parameters(continuous),
+            count_parameters(quantised) - quantiser + (C - o.codevectors()) * o.final_dim);
+  std::mt19937_64 rng(2);
+  Tensor x = torch::randn({2, 8000});
+  auto out = continuous.forward(x, {}, rng);
+  EXPECT_EQ(out.diversity, 0.0);
+  EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+  EXPECT_GT(out.masked, 0);
+  out.loss.backward();
+  auto params = continuous.named_parameters(true);
+  EXPECT_GT(params["project_q.weight"].grad().abs().sum().item<double>(), 0.0);
+  EXPECT_GT(params["wav2vec2.feature_extractor.conv_layers.0.conv.weight"].grad().abs().sum().item<double>(), 0.0);
+}
+
 TEST(W2V2, LossDecreasesOnATinyCorpus) {
   torch::manual_seed(4);
   W2V2Options o = small();
