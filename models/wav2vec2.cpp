@@ -22,6 +22,10 @@ void W2V2Options::visit(FieldVisitor& v) {
               "its GroupNorm; replaced by DyT, a conv stack with biases makes all frames alike and the quantiser "
               "collapses); model: they follow model.norm")
               .one_of({"layernorm", "model"}));
+  v.field("feature_norm", feature_norm,
+          doc("the norm on the conv features (input of the targets and the Transformer): model follows "
+              "model.norm (the paper replaces it); layernorm keeps it LayerNorm (a diagnostic)")
+              .one_of({"model", "layernorm"}));
   v.field("feature_grad_mult", feature_grad_mult, doc("scale of the feature encoder's gradient (fairseq: 0.1)").ge(0));
   v.field("embed_dim", embed_dim, doc("Transformer width").gt(0));
   v.field("depth", depth, doc("Transformer layers").gt(0));
@@ -282,7 +286,9 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
     in = o.conv_dim[i];
   }
   auto fp = body->register_module("feature_projection", std::make_shared<torch::nn::Module>());
-  fp->register_module("layer_norm", norm(C));
+  NormOptions feature_norm = o.norm;
+  if (o.feature_norm == "layernorm") feature_norm.type = "layernorm";
+  fp->register_module("layer_norm", make_norm_factory(feature_norm)(C));
   fp->register_module("projection", torch::nn::Linear(C, D));
   auto enc = body->register_module("encoder", std::make_shared<torch::nn::Module>());
   enc->register_module("pos_conv_embed", PosConv(D, o.pos_conv_kernel, o.pos_conv_groups, o.dropout));

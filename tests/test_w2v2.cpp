@@ -6,6 +6,7 @@
 #include <sndfile.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <numeric>
@@ -172,6 +173,24 @@ TEST(W2V2, ContinuousTargetsSkipTheQuantiser) {
   auto params = continuous.named_parameters(true);
   EXPECT_GT(params["project_q.weight"].grad().abs().sum().item<double>(), 0.0);
   EXPECT_GT(params["wav2vec2.feature_extractor.conv_layers.0.conv.weight"].grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(W2V2, FeatureNormFollowsTheModelOrStaysLayerNorm) {
+  W2V2Options o = small();
+  o.norm.type = "dyt";
+  auto alphas = [](const W2V2Options& opts) {
+    std::vector<std::string> names;
+    for (const auto& item : Wav2Vec2Impl(opts).named_parameters(true))
+      if (item.key().size() > 6 && item.key().compare(item.key().size() - 6, 6, ".alpha") == 0) names.push_back(item.key());
+    return names;
+  };
+  const auto all = alphas(o);  // feature norm + encoder norm + two per layer
+  EXPECT_EQ(all.size(), static_cast<size_t>(2 + 2 * o.depth));
+  EXPECT_NE(std::find(all.begin(), all.end(), "wav2vec2.feature_projection.layer_norm.alpha"), all.end());
+  o.feature_norm = "layernorm";
+  const auto kept = alphas(o);
+  EXPECT_EQ(kept.size(), all.size() - 1);
+  EXPECT_EQ(std::find(kept.begin(), kept.end(), "wav2vec2.feature_projection.layer_norm.alpha"), kept.end());
 }
 
 TEST(W2V2, LossDecreasesOnATinyCorpus) {
