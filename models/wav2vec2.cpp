@@ -386,19 +386,17 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   x = torch::where(mask.unsqueeze(-1), emb.to(x.dtype()).view({1, 1, -1}).expand_as(x), x);
   x = run_encoder(x, frame_padding);
 
-  // Contrastive task on the masked frames. The perplexities (and so the diversity loss) average
-  // over the masked frames only, as fairseq (which quantises just those) and transformers do.
-  GumbelQuantizerImpl::Output q;
-  if (opts.quantize_targets) {
-    q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(unmasked.reshape({B * T, C}), temperature_,
-                                                                          mask.reshape({B * T}));
-  } else {  // continuous targets: no codebook, so no diversity term and no perplexity
-    q.quantized = unmasked.reshape({B * T, C});
-    q.prob_perplexity = q.code_perplexity = torch::zeros({}, torch::TensorOptions().device(x.device()));
-  }
-  Tensor targets = named_children()["project_q"]->as<torch::nn::Linear>()->forward(q.quantized.to(x.dtype()));
+  // Contrastive task on the masked frames: only they are quantised (as fairseq does), so the
+  // perplexities, and with them the diversity loss, average over the masked frames.
   Tensor flat_mask = mask.reshape({B * T});
-  Tensor y = targets.index({flat_mask}).to(torch::kFloat);                      // [M, F] positives
+  Tensor masked_features = unmasked.reshape({B * T, C}).index({flat_mask});       // [M, C]
+  GumbelQuantizerImpl::Output q;
+  if (opts.quantize_targets)
+    q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(masked_features, temperature_);
+  else  // continuous targets: no codebook, no diversity term, no perplexity
+    q.quantized = masked_features;
+  Tensor y = named_children()["project_q"]->as<torch::nn::Linear>()->forward(q.quantized.to(x.dtype()))
+                 .to(torch::kFloat);                                             // [M, F] positives
   Tensor h = named_children()["project_hid"]->as<torch::nn::Linear>()->forward(x).reshape({B * T, -1});
   h = h.index({flat_mask}).to(torch::kFloat);                                    // [M, F]
   std::vector<Tensor> neg_idx;
@@ -419,7 +417,7 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor ce = torch::nn::functional::cross_entropy(logits, zeros,
                                                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   const double GV = static_cast<double>(opts.quantizer_groups * opts.quantizer_entries);
-  Tensor diversity = opts.quantize_targets ? (GV - q.prob_perplexity) / GV : q.prob_perplexity;  // 0 without codebook
+  Tensor diversity = opts.quantize_targets ? (GV - q.prob_perplexity) / GV : torch::zeros({}, ce.options());
   Output out;
   out.masked = M;
   out.mask = mask;
@@ -431,8 +429,10 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   out.diversity = diversity.item<double>();
   out.feature_penalty = features_pen.item<double>();
   out.accuracy = (logits.argmax(-1) == 0).to(torch::kFloat).mean().item<double>();
-  out.prob_perplexity = q.prob_perplexity.item<double>();
-  out.code_perplexity = q.code_perplexity.item<double>();
+  if (opts.quantize_targets) {
+    out.prob_perplexity = q.prob_perplexity.item<double>();
+    out.code_perplexity = q.code_perplexity.item<double>();
+  }
   return out;
 }
 

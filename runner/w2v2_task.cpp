@@ -78,6 +78,7 @@ RunResult run_wav2vec2(RunContext& ctx) {
   model->to(device);
   Optimizer opt(cfg.optim, make_param_groups(*model, cfg.optim.weight_decay, cfg.optim.layer_decay));
   const double ln2 = std::log(2.0);
+  const bool quantised = model->opts.quantize_targets;
 
   LoopHooks hooks;
   hooks.steps_per_epoch = train.batches_per_epoch();
@@ -96,9 +97,10 @@ RunResult run_wav2vec2(RunContext& ctx) {
     r.loss = o.loss;
     r.samples = src.size(0);
     r.extra = {{"loss_bits", o.loss.item<double>() / ln2}, {"contrastive_bits", o.contrastive_sum / o.masked / ln2},
-               {"accuracy", o.accuracy}, {"prob_perplexity", o.prob_perplexity},
-               {"code_perplexity", o.code_perplexity}, {"temperature", model->temperature()},
-               {"masked_frames", static_cast<double>(o.masked)}};
+               {"accuracy", o.accuracy}, {"masked_frames", static_cast<double>(o.masked)}};
+    if (quantised)  // continuous targets have no codebook to report on
+      r.extra.update({{"prob_perplexity", o.prob_perplexity}, {"code_perplexity", o.code_perplexity},
+                      {"temperature", model->temperature()}});
     return true;
   };
   hooks.after_step = [&](int64_t step) { model->set_num_updates(step); };
@@ -124,8 +126,10 @@ RunResult run_wav2vec2(RunContext& ctx) {
     }
     model->train();
     const double m = static_cast<double>(std::max<int64_t>(1, masked));
-    return json{{"loss_bits", loss / m / ln2}, {"contrastive_bits", contrastive / m / ln2}, {"accuracy", correct / m},
-                {"code_perplexity", ppl / std::max<int64_t>(1, batches)}, {"masked_frames", masked}};
+    json out = {{"loss_bits", loss / m / ln2}, {"contrastive_bits", contrastive / m / ln2}, {"accuracy", correct / m},
+                {"masked_frames", masked}};
+    if (quantised) out["code_perplexity"] = ppl / std::max<int64_t>(1, batches);
+    return out;
   };
   json summary = {{"experiment", spec.experiment}, {"variant", spec.variant}, {"seed", spec.seed},
                   {"params", count_parameters(*model)},
