@@ -280,7 +280,7 @@ TEST(FusedDyT, EveryCpuIsaMatchesTheReference) {
   EXPECT_GE(tested, 1);
 }
 
-TEST(FusedDyT, TanhRelativeErrorBelow1e6OverTheWholeFloatRange) {
+TEST(FusedDyT, TanhRelativeErrorBelow5e7OverTheWholeFloatRange) {
   for (const std::string isa : {"scalar", "avx2", "avx512"}) {
     const cpu::Kernels* k = cpu::kernels_for(isa);
     if (!k) continue;
@@ -305,7 +305,8 @@ TEST(FusedDyT, TanhRelativeErrorBelow1e6OverTheWholeFloatRange) {
         worst = std::max(worst, err);
       }
     }
-    EXPECT_LE(worst, 1e-6) << isa;
+    std::printf("tanh %s: worst relative error %.3g\n", isa.c_str(), worst);
+    EXPECT_LE(worst, 5e-7) << isa;  // the rational approximation's own error is 3.9e-7
     EXPECT_EQ(nan_bad, 0) << isa;
     float big[2] = {12.f, -1e20f}, out[2];
     k->tanh(big, out, 2);

@@ -29,19 +29,19 @@ struct Avx2 {
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
-  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  // 1/q: the 12-bit estimate and one Newton step, r (2 - q r).
+  static reg recip(reg q) {
+    const reg r = _mm256_rcp_ps(q);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(2.0f)));
+  }
   static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static reg copysign(reg mag, reg sign) {
     const reg s = _mm256_set1_ps(-0.0f);
     return _mm256_or_ps(_mm256_andnot_ps(s, mag), _mm256_and_ps(s, sign));
-  }
-  static reg round(reg a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static reg ldexp(reg p, reg n) {
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   }
   static reg lt_select(reg a, reg b, reg x, reg y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
   static float hsum(reg a) {
@@ -54,6 +54,6 @@ struct Avx2 {
 
 }  // namespace
 
-const Kernels kAvx2Kernels = DyTImpl<Avx2>::table("avx2");
+constexpr Kernels kAvx2Kernels = DyTImpl<Avx2>::table("avx2");
 
 }  // namespace dyt::cpu

@@ -27,10 +27,15 @@ struct Avx512 {
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
-  static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  // 1/q: the 14-bit estimate and one Newton step, r (2 - q r).
+  static reg recip(reg q) {
+    const reg r = _mm512_rcp14_ps(q);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0f)));
+  }
   static reg abs(reg a) { return _mm512_abs_ps(a); }
   static reg copysign(reg mag, reg sign) {
     const __m512i s = _mm512_set1_epi32(0x80000000);
@@ -38,8 +43,6 @@ struct Avx512 {
     return _mm512_castsi512_ps(
         _mm512_ternarylogic_epi32(s, _mm512_castps_si512(sign), _mm512_castps_si512(mag), 0xCA));
   }
-  static reg round(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static reg ldexp(reg p, reg n) { return _mm512_scalef_ps(p, n); }
   static reg lt_select(reg a, reg b, reg x, reg y) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x);
   }
@@ -48,6 +51,6 @@ struct Avx512 {
 
 }  // namespace
 
-const Kernels kAvx512Kernels = DyTImpl<Avx512>::table("avx512");
+constexpr Kernels kAvx512Kernels = DyTImpl<Avx512>::table("avx512");
 
 }  // namespace dyt::cpu

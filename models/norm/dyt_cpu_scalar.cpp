@@ -19,21 +19,20 @@ struct Scalar {
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
-  static reg div(reg a, reg b) { return a / b; }
   static reg fmadd(reg a, reg b, reg c) { return a * b + c; }
   static reg fnmadd(reg a, reg b, reg c) { return c - a * b; }
   static reg min(reg a, reg b) { return a < b ? a : b; }  // NaN in either -> b, as x86 minps
+  static reg max(reg a, reg b) { return a > b ? a : b; }  // NaN in either -> b, as x86 maxps
+  static reg recip(reg q) { return 1.0f / q; }
   static reg abs(reg a) { return std::fabs(a); }
   static reg copysign(reg mag, reg sign) { return std::copysign(mag, sign); }
-  static reg round(reg a) { return std::nearbyint(a); }
-  static reg ldexp(reg p, reg n) { return n == n ? std::ldexp(p, static_cast<int>(n)) : n; }
   static reg lt_select(reg a, reg b, reg x, reg y) { return a < b ? x : y; }
   static float hsum(reg a) { return a; }
 };
 
 }  // namespace
 
-const Kernels kScalarKernels = DyTImpl<Scalar>::table("scalar");
+constexpr Kernels kScalarKernels = DyTImpl<Scalar>::table("scalar");
 
 const Kernels* kernels_for(const std::string& isa) {
   __builtin_cpu_init();

@@ -1,13 +1,19 @@
 // Fused DyT CUDA kernels. See dyt_cuda.h for the math; this file opens with how they work:
-//  - forward: grid-stride element-wise kernel over 16-byte packs (4 fp32 or 8 bf16/fp16 values)
-//    when the channel run and the pointers allow it, else one element per thread.
+//  - forward, channels-last (the Transformer case): each thread owns one 16-byte pack of columns
+//    (4 fp32 or 8 bf16/fp16 values), holds that pack's weight and bias in registers, and walks the
+//    rows with a stride of `rows_per_pass`, two rows per iteration so that two loads are in flight.
+//    The grid is sized from the occupancy the kernel achieves (cudaOccupancy*), not a guess.
+//  - forward, other layouts (channels-first planes, unaligned or odd widths): grid-stride
+//    element-wise kernel over packs when the pointers allow it, else one element per thread.
 //  - backward, channels-last: a 2-D grid of (column tile) x (row group) blocks of 32 x 8 threads;
-//    each thread owns one pack of columns, walks its row group, writes dx and keeps dw, db and
-//    dalpha sums in registers; the block reduces over its 8 row lanes and writes one partial row.
-//    A second kernel adds the row groups' partials per column (and all dalpha partials).
+//    each thread owns one pack of columns, walks its row group two rows at a time, writes dx and
+//    keeps dw, db and dalpha sums in registers; the block reduces over its 8 row lanes and writes
+//    one partial row. A second kernel adds the row groups' partials per column, 32 columns x 8
+//    group lanes per block (as Apex's layer-norm backward), and one extra block sums dalpha.
 //  - backward, channels-first: one block per (channel, group of images), reducing whole planes.
 // tanh is tanhf for fp32 data and the tanh.approx.f32 instruction (sm_75+, |rel err| < 2^-10.9,
-// below bf16/fp16 resolution) for 16-bit data. All sums are fp32, in a fixed order.
+// below bf16/fp16 resolution) for 16-bit data. All sums are fp32, in a fixed order: the results
+// are bit-identical from run to run on the same device.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -81,6 +87,45 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, int64
   }
 }
 
+// Channels-last forward. Thread g owns column pack j = g % cpr of rows g / cpr, g / cpr + R, ...
+// (R = rows_per_pass; the grid has exactly cpr * R threads, rounded up to whole blocks).
+template <class T, int VEC>
+__global__ void forward_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t cpr,
+                                    int64_t rows_per_pass, const float* __restrict__ alpha,
+                                    const float* __restrict__ w, const float* __restrict__ b) {
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (g >= cpr * rows_per_pass) return;
+  const int64_t j = g % cpr;
+  const int64_t R = rows_per_pass;
+  const float a = __ldg(alpha);
+  float wv[VEC], bv[VEC];
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) wv[k] = __ldg(w + j * VEC + k), bv[k] = __ldg(b + j * VEC + k);
+  using P = Pack<T, VEC>;
+  const P* xp = reinterpret_cast<const P*>(x);
+  P* yp = reinterpret_cast<P*>(y);
+  int64_t r = g / cpr;
+  for (; r + R < rows; r += 2 * R) {
+    const P in0 = xp[r * cpr + j];
+    const P in1 = xp[(r + R) * cpr + j];
+    P o0, o1;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      o0.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
+      o1.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in1.v[k])) + bv[k]);
+    }
+    yp[r * cpr + j] = o0;
+    yp[(r + R) * cpr + j] = o1;
+  }
+  if (r < rows) {
+    const P in0 = xp[r * cpr + j];
+    P o0;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) o0.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
+    yp[r * cpr + j] = o0;
+  }
+}
+
 // ---- reductions ---------------------------------------------------------------------------------
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -122,11 +167,13 @@ __global__ void backward_rows_kernel(const T* __restrict__ x, const T* __restric
   const int64_t r_begin = static_cast<int64_t>(blockIdx.y) * rows_per_group;
   const int64_t r_end = min(rows, r_begin + rows_per_group);
   if (active) {
-    for (int64_t r = r_begin + ty; r < r_end; r += kTY) {
-      const int64_t p = (r * C + c0) / VEC;
-      Pack<T, VEC> xv = reinterpret_cast<const Pack<T, VEC>*>(x)[p];
-      Pack<T, VEC> gv = reinterpret_cast<const Pack<T, VEC>*>(dy)[p];
-      Pack<T, VEC> out;
+    // VEC divides C whenever VEC > 1 (see backward_t), so pack p of row r is r * cpr + jp.
+    using P = Pack<T, VEC>;
+    const int64_t cpr = C / VEC, jp = c0 / VEC;
+    const P* xp = reinterpret_cast<const P*>(x);
+    const P* gp = reinterpret_cast<const P*>(dy);
+    P* dxp = reinterpret_cast<P*>(dx);
+    auto step = [&](const P& xv, const P& gv, P& out) {
 #pragma unroll
       for (int k = 0; k < VEC; ++k) {
         const float xf = to_f(xv.v[k]), g = to_f(gv.v[k]);
@@ -137,7 +184,21 @@ __global__ void backward_rows_kernel(const T* __restrict__ x, const T* __restric
         ab[k] += g;
         out.v[k] = from_f<T>(gs * a);
       }
-      if (dx) reinterpret_cast<Pack<T, VEC>*>(dx)[p] = out;
+    };
+    int64_t r = r_begin + ty;
+    for (; r + kTY < r_end; r += 2 * kTY) {  // two rows per iteration: four loads in flight
+      const int64_t p0 = r * cpr + jp, p1 = (r + kTY) * cpr + jp;
+      const P x0 = xp[p0], g0 = gp[p0], x1 = xp[p1], g1 = gp[p1];
+      P o0, o1;
+      step(x0, g0, o0);
+      step(x1, g1, o1);
+      if (dx) dxp[p0] = o0, dxp[p1] = o1;
+    }
+    if (r < r_end) {
+      const int64_t p0 = r * cpr + jp;
+      P o0;
+      step(xp[p0], gp[p0], o0);
+      if (dx) dxp[p0] = o0;
     }
   }
 #pragma unroll
@@ -201,23 +262,35 @@ __global__ void backward_planes_kernel(const T* __restrict__ x, const T* __restr
   }
 }
 
-// dw[c] = sum_g part_w[g][c], db likewise; block 0 also sums the n_a alpha partials.
+// dw[c] = sum_g part_w[g][c], db likewise: block (32 columns) x (8 group lanes), one block per
+// 32 columns; the last block sums the n_a dalpha partials. Launched with gridDim.x = tiles + 1.
 __global__ void finalize_kernel(const float* __restrict__ part_w, const float* __restrict__ part_b, int64_t groups,
                                 int64_t C, const float* __restrict__ part_a, int64_t n_a, float* __restrict__ dw,
                                 float* __restrict__ db, float* __restrict__ dalpha) {
+  __shared__ float sw[kTY][kTX + 1];
+  __shared__ float sb[kTY][kTX + 1];
   __shared__ float smem[32];
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float s_w = 0.f, s_b = 0.f;
-    for (int64_t g = 0; g < groups; ++g) s_w += part_w[g * C + c], s_b += part_b[g * C + c];
-    dw[c] = s_w;
-    db[c] = s_b;
-  }
-  if (blockIdx.x == 0) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  if (blockIdx.x == gridDim.x - 1) {
     float s = 0.f;
-    for (int64_t i = threadIdx.x; i < n_a; i += blockDim.x) s += part_a[i];
+    for (int64_t i = ty * kTX + tx; i < n_a; i += kTX * kTY) s += part_a[i];
     s = block_sum(s, smem);
-    if (threadIdx.x == 0) *dalpha = s;
+    if (tx == 0 && ty == 0) *dalpha = s;
+    return;
+  }
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTX + tx;
+  float s_w = 0.f, s_b = 0.f;
+  if (c < C)
+    for (int64_t g = ty; g < groups; g += kTY) s_w += part_w[g * C + c], s_b += part_b[g * C + c];
+  sw[ty][tx] = s_w;
+  sb[ty][tx] = s_b;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    float tw = 0.f, tb = 0.f;
+#pragma unroll
+    for (int j = 0; j < kTY; ++j) tw += sw[j][tx], tb += sb[j][tx];
+    dw[c] = tw;
+    db[c] = tb;
   }
 }
 
@@ -226,16 +299,37 @@ template <class T> constexpr int pack_of() { return 16 / static_cast<int>(sizeof
 
 bool aligned16(const void* p) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
+// Resident blocks per SM that `kernel` reaches with `threads` threads, as the hardware reports it
+// (registers and shared memory included). Asked once per kernel instance.
+template <class K>
+int blocks_per_sm(K kernel, int threads) {
+  int n = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, 0), "occupancy query");
+  return std::max(n, 1);
+}
+
+template <class T, int VEC> int rows_backward_occupancy() {
+  static const int n = blocks_per_sm(backward_rows_kernel<T, VEC>, kTX * kTY);
+  return n;
+}
+template <class T, int VEC> int rows_forward_occupancy() {
+  static const int n = blocks_per_sm(forward_rows_kernel<T, VEC>, kThreads);
+  return n;
+}
+
 struct RowsPlan {
   int64_t tiles, groups, rows_per_group;
 };
-RowsPlan rows_plan(const Shape& s, int vec) {
+// One wave of resident blocks: as many row groups as fill every SM at the achieved occupancy,
+// each group at least 2 x kTY rows (so the unrolled loop runs), few partial rows to add up.
+template <class T, int VEC>
+RowsPlan rows_plan(const Shape& s) {
   const int64_t rows = s.outer, C = s.channels;
   RowsPlan p;
-  p.tiles = (C + kTX * vec - 1) / (kTX * vec);
-  const int64_t target = 8LL * sm_count();  // enough blocks to fill every SM, few partial rows
-  int64_t groups = std::max<int64_t>(1, (target + p.tiles - 1) / p.tiles);
-  groups = std::min(groups, std::max<int64_t>(1, (rows + kTY - 1) / kTY));
+  p.tiles = (C + kTX * VEC - 1) / (kTX * VEC);
+  const int64_t target = static_cast<int64_t>(rows_backward_occupancy<T, VEC>()) * sm_count();
+  int64_t groups = std::max<int64_t>(1, target / p.tiles);
+  groups = std::min(groups, std::max<int64_t>(1, rows / (2 * kTY)));
   p.rows_per_group = (rows + groups - 1) / groups;
   p.groups = std::max<int64_t>(1, (rows + p.rows_per_group - 1) / p.rows_per_group);
   return p;
@@ -253,18 +347,24 @@ PlanesPlan planes_plan(const Shape& s) {
   return p;
 }
 
-int64_t workspace_floats(const Shape& s, int elem_bytes) {
-  (void)elem_bytes;
+template <class T>
+int64_t workspace_floats_t(const Shape& s) {
   if (s.inner == 1) {
-    int64_t most = 0;  // the pack width changes the tiles x groups split: take the largest
-    for (int vec : {1, 4, 8}) {
-      RowsPlan p = rows_plan(s, vec);
+    int64_t most = 0;  // the pack width (1 or V, known only with the pointers) changes the split
+    for (const RowsPlan& p : {rows_plan<T, 1>(s), rows_plan<T, pack_of<T>()>(s)})
       most = std::max(most, 2 * p.groups * s.channels + p.groups * p.tiles);
-    }
     return most;
   }
   PlanesPlan p = planes_plan(s);
   return 3 * p.groups * s.channels;
+}
+
+void launch_finalize(const float* part_w, const float* part_b, int64_t groups, int64_t C, const float* part_a,
+                     int64_t n_a, float* dw, float* db, float* dalpha, cudaStream_t st) {
+  const int64_t tiles = (C + kTX - 1) / kTX;
+  finalize_kernel<<<static_cast<unsigned>(tiles + 1), dim3(kTX, kTY), 0, st>>>(part_w, part_b, groups, C, part_a,
+                                                                               n_a, dw, db, dalpha);
+  check(cudaGetLastError(), "finalize launch");
 }
 
 template <class T>
@@ -274,10 +374,18 @@ void forward_t(const T* x, T* y, const Shape& s, const float* alpha, const float
   constexpr int V = pack_of<T>();
   const bool cf = s.inner > 1;
   const bool vec = aligned16(x) && aligned16(y) && (cf ? s.inner % V == 0 : s.channels % V == 0);
+  if (vec && !cf) {
+    const int64_t cpr = s.channels / V;
+    const int64_t target = static_cast<int64_t>(rows_forward_occupancy<T, V>()) * sm_count() * kThreads;
+    const int64_t R = std::max<int64_t>(1, std::min<int64_t>(s.outer, target / cpr));
+    const int64_t blocks = (cpr * R + kThreads - 1) / kThreads;
+    forward_rows_kernel<T, V><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(x, y, s.outer, cpr, R, alpha, w, b);
+    check(cudaGetLastError(), "forward launch");
+    return;
+  }
   const int64_t packs = vec ? n / V : n;
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>((packs + kThreads - 1) / kThreads, 32LL * sm_count()));
-  if (vec && cf) forward_kernel<T, V, true><<<blocks, kThreads, 0, st>>>(x, y, packs, s.channels, s.inner, alpha, w, b);
-  else if (vec) forward_kernel<T, V, false><<<blocks, kThreads, 0, st>>>(x, y, packs, s.channels, s.inner, alpha, w, b);
+  if (vec) forward_kernel<T, V, true><<<blocks, kThreads, 0, st>>>(x, y, packs, s.channels, s.inner, alpha, w, b);
   else if (cf) forward_kernel<T, 1, true><<<blocks, kThreads, 0, st>>>(x, y, packs, s.channels, s.inner, alpha, w, b);
   else forward_kernel<T, 1, false><<<blocks, kThreads, 0, st>>>(x, y, packs, s.channels, s.inner, alpha, w, b);
   check(cudaGetLastError(), "forward launch");
@@ -286,7 +394,7 @@ void forward_t(const T* x, T* y, const Shape& s, const float* alpha, const float
 template <class T, int VEC>
 void backward_rows_t(const T* x, const T* dy, T* dx, const Shape& s, const float* alpha, const float* w, float* dw,
                      float* db, float* dalpha, float* ws, cudaStream_t st) {
-  RowsPlan p = rows_plan(s, VEC);
+  RowsPlan p = rows_plan<T, VEC>(s);
   float* part_w = ws;
   float* part_b = part_w + p.groups * s.channels;
   float* part_a = part_b + p.groups * s.channels;
@@ -294,10 +402,7 @@ void backward_rows_t(const T* x, const T* dy, T* dx, const Shape& s, const float
   backward_rows_kernel<T, VEC><<<grid, block, 0, st>>>(x, dy, dx, s.outer, s.channels, alpha, w, p.rows_per_group,
                                                       part_w, part_b, part_a);
   check(cudaGetLastError(), "backward launch");
-  const int64_t fblocks = std::max<int64_t>(1, std::min<int64_t>((s.channels + kThreads - 1) / kThreads, 1024));
-  finalize_kernel<<<fblocks, kThreads, 0, st>>>(part_w, part_b, p.groups, s.channels, part_a, p.groups * p.tiles, dw,
-                                                db, dalpha);
-  check(cudaGetLastError(), "finalize launch");
+  launch_finalize(part_w, part_b, p.groups, s.channels, part_a, p.groups * p.tiles, dw, db, dalpha, st);
 }
 
 template <class T, int VEC>
@@ -311,10 +416,7 @@ void backward_planes_t(const T* x, const T* dy, T* dx, const Shape& s, const flo
   backward_planes_kernel<T, VEC><<<grid, kThreads, 0, st>>>(x, dy, dx, s.outer, s.channels, s.inner, alpha, w,
                                                            p.n_per_group, part_w, part_b, part_a);
   check(cudaGetLastError(), "backward launch");
-  const int64_t fblocks = std::max<int64_t>(1, std::min<int64_t>((s.channels + kThreads - 1) / kThreads, 1024));
-  finalize_kernel<<<fblocks, kThreads, 0, st>>>(part_w, part_b, p.groups, s.channels, part_a, p.groups * s.channels,
-                                                dw, db, dalpha);
-  check(cudaGetLastError(), "finalize launch");
+  launch_finalize(part_w, part_b, p.groups, s.channels, part_a, p.groups * s.channels, dw, db, dalpha, st);
 }
 
 template <class T>
@@ -334,8 +436,14 @@ void backward_t(const T* x, const T* dy, T* dx, const Shape& s, const float* alp
 
 }  // namespace
 
-int64_t backward_workspace_bytes(const Shape& shape) {
-  return workspace_floats(shape, 0) * static_cast<int64_t>(sizeof(float));
+int64_t backward_workspace_bytes(const Shape& shape, DType dt) {
+  int64_t floats = 0;
+  switch (dt) {
+    case DType::f32: floats = workspace_floats_t<float>(shape); break;
+    case DType::bf16: floats = workspace_floats_t<__nv_bfloat16>(shape); break;
+    case DType::f16: floats = workspace_floats_t<__half>(shape); break;
+  }
+  return floats * static_cast<int64_t>(sizeof(float));
 }
 
 void forward(const void* x, void* y, DType dt, const Shape& s, const float* alpha, const float* w, const float* b,

@@ -17,8 +17,9 @@ struct Shape {
   int64_t outer, channels, inner;
 };
 
-// Bytes of scratch the backward pass needs for `shape` (partials of dw, db, dalpha).
-int64_t backward_workspace_bytes(const Shape& shape);
+// Bytes of scratch the backward pass needs for `shape` and `dt` (partials of dw, db, dalpha; the
+// split depends on the occupancy each kernel instance reaches on the current device).
+int64_t backward_workspace_bytes(const Shape& shape, DType dt);
 
 // alpha is a device pointer to one fp32 value (the parameter itself, no host sync).
 void forward(const void* x, void* y, DType dt, const Shape& shape, const float* alpha, const float* w,

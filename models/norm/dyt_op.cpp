@@ -139,11 +139,12 @@ std::vector<Tensor> backward_cuda(const Tensor& x, const Tensor& dy, const Tenso
   const Layout l = layout_of(x, cf);
   auto fopts = x.options().dtype(torch::kFloat);
   Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
-  Tensor dw = torch::zeros({l.channels}, fopts), db = torch::zeros({l.channels}, fopts),
-         da = torch::zeros({1}, fopts);
-  if (x.numel() == 0) return {dx, da, dw, db};
+  if (x.numel() == 0)
+    return {dx, torch::zeros({1}, fopts), torch::zeros({l.channels}, fopts), torch::zeros({l.channels}, fopts)};
+  // The kernels overwrite every entry of dw, db and dalpha: no zero-filling launches.
+  Tensor dw = torch::empty({l.channels}, fopts), db = torch::empty({l.channels}, fopts), da = torch::empty({1}, fopts);
   const cuda::Shape s = cuda_shape(l);
-  Tensor ws = torch::empty({cuda::backward_workspace_bytes(s)}, x.options().dtype(torch::kByte));
+  Tensor ws = torch::empty({cuda::backward_workspace_bytes(s, cuda_dtype(x))}, x.options().dtype(torch::kByte));
   cuda::backward(x.data_ptr(), dy.data_ptr(), need_dx ? dx.data_ptr() : nullptr, cuda_dtype(x), s,
                  alpha.data_ptr<float>(), w.data_ptr<float>(), dw.data_ptr<float>(), db.data_ptr<float>(),
                  da.data_ptr<float>(), ws.data_ptr(), current_stream(x));
@@ -170,6 +171,11 @@ class DyTFunction : public torch::autograd::Function<DyTFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // The engine runs a backward with grad mode on only under create_graph=True. The kernels'
+    // gradients are not themselves differentiable, so a second derivative would silently be zero.
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "dyt fused: no second derivative (backward with create_graph=True, e.g. a gradient penalty); "
+                "set model.norm.impl: aten for such runs");
     auto saved = ctx->get_saved_variables();
     const Tensor& x = saved[0];
     const Tensor& alpha = saved[1];
@@ -196,16 +202,25 @@ class DyTFunction : public torch::autograd::Function<DyTFunction> {
 }  // namespace
 
 Tensor dyt_aten(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
+  // fp32 parameters promote a bf16/fp16 x to fp32 (as the paper's module returns); the result is
+  // rounded back to x's dtype once, as the fused kernels do, so both paths return the same dtype.
   Tensor t = torch::tanh(alpha * x);
-  if (!channels_first) return t * weight + bias;
-  std::vector<int64_t> shape(x.dim() - 1, 1);
-  shape[0] = weight.size(0);
-  return t * weight.view(shape) + bias.view(shape);
+  Tensor y;
+  if (!channels_first) {
+    y = t * weight + bias;
+  } else {
+    std::vector<int64_t> shape(x.dim() - 1, 1);
+    shape[0] = weight.size(0);
+    y = t * weight.view(shape) + bias.view(shape);
+  }
+  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 
 Tensor dyt_fused(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
   std::string why;
   TORCH_CHECK(dyt_fused_available(x.device(), x.scalar_type(), &why), "dyt fused: ", why);
+  TORCH_CHECK(alpha.numel() == 1, "dyt fused: alpha must be one scalar per layer (the paper's DyT), got ",
+              alpha.numel(), " elements of shape ", alpha.sizes(), "; use model.norm.impl: aten for other shapes");
   const Layout l = layout_of(x, channels_first);
   TORCH_CHECK(weight.numel() == l.channels && bias.numel() == l.channels, "dyt fused: weight/bias have ",
               weight.numel(), "/", bias.numel(), " entries for ", l.channels, " channels");
