@@ -49,7 +49,7 @@ MAEImpl::MAEImpl(const MAEOptions& o) : opts(o) {
   for (int64_t i = 0; i < o.depth; ++i) blocks->push_back(Block(b, make_norm));
   norm = register_module("norm", make_norm(o.embed_dim));
 
-  decoder_embed = register_module("decoder_embed", torch::nn::Linear(o.embed_dim, o.decoder_embed_dim));
+  decoder_embed = register_module("decoder_embed", Linear(o.embed_dim, o.decoder_embed_dim));
   mask_token = register_parameter("mask_token", torch::zeros({1, 1, o.decoder_embed_dim}));
   decoder_pos_embed = register_parameter(
       "decoder_pos_embed", sincos_pos_embed_2d(o.decoder_embed_dim, grid, true).unsqueeze(0), false);
@@ -59,7 +59,7 @@ MAEImpl::MAEImpl(const MAEOptions& o) : opts(o) {
   for (int64_t i = 0; i < o.decoder_depth; ++i) decoder_blocks->push_back(Block(d, make_norm));
   decoder_norm = register_module("decoder_norm", make_norm(o.decoder_embed_dim));
   decoder_pred = register_module("decoder_pred",
-                                 torch::nn::Linear(o.decoder_embed_dim, o.patch_size * o.patch_size * o.in_chans));
+                                 Linear(o.decoder_embed_dim, o.patch_size * o.patch_size * o.in_chans));
   (void)L;
 
   // MAE initialize_weights: patch projection xavier_uniform on its [D, C*p*p] view, cls and mask

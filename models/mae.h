@@ -54,7 +54,7 @@ class MAEImpl : public Model {
   torch::Tensor cls_token, pos_embed, mask_token, decoder_pos_embed;
   torch::nn::ModuleList blocks{nullptr}, decoder_blocks{nullptr};
   NormLayer norm, decoder_norm;
-  torch::nn::Linear decoder_embed{nullptr}, decoder_pred{nullptr};
+  Linear decoder_embed{nullptr}, decoder_pred{nullptr};
 };
 
 }  // namespace dyt

@@ -20,8 +20,8 @@ Tensor drop_path(const Tensor& x, double p, bool training) {
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t h, bool qkv_bias) : heads(h) {
   TORCH_CHECK(dim % h == 0, "attention: heads (", h, ") must divide the width (", dim, ")");
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
+  proj = register_module("proj", Linear(dim, dim));
 }
 
 Tensor AttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mask) {
@@ -36,8 +36,8 @@ Tensor AttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mask) {
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
-  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
-  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  fc1 = register_module("fc1", Linear(dim, hidden));
+  fc2 = register_module("fc2", Linear(hidden, dim));
 }
 
 Tensor MlpImpl::forward(const Tensor& x) { return fc2(torch::gelu(fc1(x))); }

@@ -41,7 +41,7 @@ ViTImpl::ViTImpl(const ViTOptions& o) : opts(o) {
   }
   if (o.global_pool == "avg") fc_norm = register_module("fc_norm", make_norm(o.embed_dim));
   else norm = register_module("norm", make_norm(o.embed_dim));
-  if (o.num_classes > 0) head = register_module("head", torch::nn::Linear(o.embed_dim, o.num_classes));
+  if (o.num_classes > 0) head = register_module("head", Linear(o.embed_dim, o.num_classes));
 
   // timm init_weights(''): pos_embed trunc_normal(.02), cls_token normal(1e-6), Linear trunc_normal(.02)
   // with zero bias; the patch-embedding conv keeps PyTorch's default init.

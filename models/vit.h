@@ -36,7 +36,7 @@ class ViTImpl : public Classifier {
   torch::Tensor cls_token, pos_embed;
   torch::nn::ModuleList blocks{nullptr};
   NormLayer norm, fc_norm;  // one of the two, as timm
-  torch::nn::Linear head{nullptr};
+  Linear head{nullptr};
 };
 
 }  // namespace dyt

@@ -108,7 +108,7 @@ Tensor sample_distractors(int64_t masked, int64_t n, const Tensor& uniform_draws
 GumbelQuantizerImpl::GumbelQuantizerImpl(int64_t in_dim, int64_t g, int64_t v, int64_t codevector_dim)
     : groups(g), entries(v) {
   codevectors = register_parameter("codevectors", torch::rand({1, g * v, codevector_dim / g}));
-  weight_proj = register_module("weight_proj", torch::nn::Linear(in_dim, g * v));
+  weight_proj = register_module("weight_proj", Linear(in_dim, g * v));
   torch::NoGradGuard ng;
   weight_proj->weight.normal_(0.0, 1.0);
   weight_proj->bias.zero_();
@@ -200,10 +200,10 @@ TORCH_MODULE(PosConv);
 class W2VAttentionImpl : public torch::nn::Module {
  public:
   W2VAttentionImpl(int64_t dim, int64_t heads, double dropout) : heads_(heads), dropout_(dropout) {
-    k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
-    v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
-    q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
-    out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
+    k_proj = register_module("k_proj", Linear(dim, dim));
+    v_proj = register_module("v_proj", Linear(dim, dim));
+    q_proj = register_module("q_proj", Linear(dim, dim));
+    out_proj = register_module("out_proj", Linear(dim, dim));
   }
   Tensor forward(const Tensor& x, const Tensor& key_padding) {
     const int64_t B = x.size(0), T = x.size(1), D = x.size(2), hd = D / heads_;
@@ -214,7 +214,7 @@ class W2VAttentionImpl : public torch::nn::Module {
                                                 is_training() ? dropout_ : 0.0);
     return out_proj(o.transpose(1, 2).reshape({B, T, D}));
   }
-  torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+  Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
 
  private:
   int64_t heads_;
@@ -225,14 +225,14 @@ TORCH_MODULE(W2VAttention);
 class FeedForwardImpl : public torch::nn::Module {
  public:
   FeedForwardImpl(int64_t dim, int64_t hidden, double act_dropout, double dropout) : act_dropout_(act_dropout), dropout_(dropout) {
-    intermediate_dense = register_module("intermediate_dense", torch::nn::Linear(dim, hidden));
-    output_dense = register_module("output_dense", torch::nn::Linear(hidden, dim));
+    intermediate_dense = register_module("intermediate_dense", Linear(dim, hidden));
+    output_dense = register_module("output_dense", Linear(hidden, dim));
   }
   Tensor forward(const Tensor& x) {
     Tensor h = torch::dropout(torch::gelu(intermediate_dense(x)), act_dropout_, is_training());
     return torch::dropout(output_dense(h), dropout_, is_training());
   }
-  torch::nn::Linear intermediate_dense{nullptr}, output_dense{nullptr};
+  Linear intermediate_dense{nullptr}, output_dense{nullptr};
 
  private:
   double act_dropout_, dropout_;
@@ -289,7 +289,7 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   NormOptions feature_norm = o.norm;
   if (o.feature_norm == "layernorm") feature_norm.type = "layernorm";
   fp->register_module("layer_norm", make_norm_factory(feature_norm)(C));
-  fp->register_module("projection", torch::nn::Linear(C, D));
+  fp->register_module("projection", Linear(C, D));
   auto enc = body->register_module("encoder", std::make_shared<torch::nn::Module>());
   enc->register_module("pos_conv_embed", PosConv(D, o.pos_conv_kernel, o.pos_conv_groups, o.dropout));
   enc->register_module("layer_norm", norm(D));
@@ -297,8 +297,8 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   for (int64_t i = 0; i < o.depth; ++i) layers->push_back(EncoderLayer(o, norm));
   if (o.quantize_targets)
     register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
-  register_module("project_hid", torch::nn::Linear(D, o.final_dim));
-  register_module("project_q", torch::nn::Linear(o.quantize_targets ? o.codevectors() : C, o.final_dim));
+  register_module("project_hid", Linear(D, o.final_dim));
+  register_module("project_q", Linear(o.quantize_targets ? o.codevectors() : C, o.final_dim));
   // transformers' _init_weights: Linear ~ normal(0, 0.02) with zero bias, except the quantiser's
   // projection (normal(0, 1)), the project_* layers and the feature projection, which keep
   // PyTorch's default U(+-1/sqrt(fan_in)) as in fairseq, where only the Transformer layers get
@@ -357,7 +357,7 @@ Tensor Wav2Vec2Impl::encode(const Tensor& source) {
   auto fp = named_children()["wav2vec2"]->named_children()["feature_projection"]->named_children();
   Tensor f = features(source, {}).first;
   f = std::dynamic_pointer_cast<NormLayerImpl>(fp["layer_norm"])->forward(f);
-  Tensor x = fp["projection"]->as<torch::nn::Linear>()->forward(f);
+  Tensor x = fp["projection"]->as<Linear>()->forward(f);
   return run_encoder(x, {});
 }
 
@@ -370,7 +370,7 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor features_pen = feats.to(torch::kFloat).pow(2).mean();
   feats = std::dynamic_pointer_cast<NormLayerImpl>(fp["layer_norm"])->forward(feats);
   Tensor unmasked = torch::dropout(feats, opts.dropout_features, is_training());
-  Tensor x = torch::dropout(fp["projection"]->as<torch::nn::Linear>()->forward(feats), opts.dropout_input, is_training());
+  Tensor x = torch::dropout(fp["projection"]->as<Linear>()->forward(feats), opts.dropout_input, is_training());
 
   // Frame padding and span masks, utterance by utterance.
   Tensor frame_padding;
@@ -395,9 +395,9 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
     q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(masked_features, temperature_);
   else  // continuous targets: no codebook, no diversity term, no perplexity
     q.quantized = masked_features;
-  Tensor y = named_children()["project_q"]->as<torch::nn::Linear>()->forward(q.quantized.to(x.dtype()))
+  Tensor y = named_children()["project_q"]->as<Linear>()->forward(q.quantized.to(x.dtype()))
                  .to(torch::kFloat);                                             // [M, F] positives
-  Tensor h = named_children()["project_hid"]->as<torch::nn::Linear>()->forward(x).reshape({B * T, -1});
+  Tensor h = named_children()["project_hid"]->as<Linear>()->forward(x).reshape({B * T, -1});
   h = h.index({flat_mask}).to(torch::kFloat);                                    // [M, F]
   std::vector<Tensor> neg_idx;
   int64_t offset = 0;

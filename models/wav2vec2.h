@@ -19,6 +19,7 @@
 #include <random>
 
 #include "models/model.h"
+#include "models/transformer.h"
 
 namespace dyt {
 
@@ -72,7 +73,7 @@ class GumbelQuantizerImpl : public torch::nn::Module {
   // x [N, in_dim] (frames); `valid` [N] bool selects the frames the perplexities average over.
   Output forward(const torch::Tensor& x, double temperature, const torch::Tensor& valid = {});
   torch::Tensor codevectors;
-  torch::nn::Linear weight_proj{nullptr};
+  Linear weight_proj{nullptr};
   int64_t groups, entries;
 };
 TORCH_MODULE(GumbelQuantizer);
