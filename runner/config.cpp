@@ -382,6 +382,10 @@ class Decoder : public FieldVisitor {
   }
 
   bool check_bounds(const std::string& key, double v, const std::string& text, const FieldSpec& s) {
+    if (!std::isfinite(v)) {  // no setting of the suite means anything at NaN or infinity
+      report(join_key(frames_.back().path, key), fmt::format("{} is not a finite number; give a finite value", text));
+      return false;
+    }
     if (in_bounds(v, s)) return true;
     report(join_key(frames_.back().path, key), fmt::format("value {} is out of range: must be {}", text, bounds_text(s)));
     return false;
@@ -422,6 +426,10 @@ class Decoder : public FieldVisitor {
         return;
       }
       if constexpr (std::is_arithmetic_v<T>) {
+        if (!std::isfinite(static_cast<double>(value))) {
+          report(path, fmt::format("element {} = {} is not a finite number; give a finite value", i, brief(items[i])));
+          return;
+        }
         if (!in_bounds(static_cast<double>(value), s)) {
           report(path, fmt::format("element {} = {} is out of range: must be {}", i, brief(items[i]), bounds_text(s)));
           return;

@@ -12,6 +12,8 @@
 #include "runner/experiment.h"
 #include "runner/io.h"
 
+#include <set>
+
 namespace dyt {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -184,11 +186,7 @@ std::string render_latex(const Table& t) {
   return out;
 }
 
-Table experiment_table(const std::string& experiment, const fs::path& out_root) {
-  Experiment e = load_experiment(experiment);
-  PlanRequest req;
-  req.out = out_root;
-  std::vector<RunSpec> runs = plan_runs(e, req);
+Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs) {
   std::vector<RunRecord> records;
   std::string metric, baseline;
   for (const auto& spec : runs) {
@@ -214,14 +212,54 @@ Table experiment_table(const std::string& experiment, const fs::path& out_root) 
   return build_table(e.name + (d.IsDefined() && d.IsScalar() ? ": " + d.Scalar() : ""), metric, baseline, records);
 }
 
-std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
-  Table t = experiment_table(experiment, out_root);
-  const fs::path dir = out_root / load_experiment(experiment).name;
+namespace {
+// Seeds with a run folder under <out>/<experiment>/<variant>/seed<k>, e.g. from `dyt run --seeds`.
+std::vector<int64_t> seeds_on_disk(const fs::path& dir) {
+  std::set<int64_t> seeds;
+  if (!fs::is_directory(dir)) return {};
+  for (const auto& v : fs::directory_iterator(dir)) {
+    if (!v.is_directory()) continue;
+    for (const auto& s : fs::directory_iterator(v.path())) {
+      const std::string n = s.path().filename().string();
+      if (s.is_directory() && n.size() > 4 && n.rfind("seed", 0) == 0 &&
+          n.find_first_not_of("0123456789", 4) == std::string::npos)
+        seeds.insert(std::stoll(n.substr(4)));
+    }
+  }
+  return {seeds.begin(), seeds.end()};
+}
+}  // namespace
+
+Table experiment_table(const std::string& experiment, const fs::path& out_root) {
+  Experiment e = load_experiment(experiment);
+  PlanRequest req;
+  req.out = out_root;
+  // The YAML's seeds and any others run into this folder (dyt run --seeds ...).
+  std::vector<int64_t> disk = seeds_on_disk(out_root / e.name);
+  if (!disk.empty()) {
+    std::set<int64_t> all(disk.begin(), disk.end());
+    for (const auto& r : plan_runs(e, req)) all.insert(r.seed);
+    req.seeds.assign(all.begin(), all.end());
+  }
+  return experiment_table(e, plan_runs(e, req));
+}
+
+namespace {
+std::string write_table_files(const Table& t, const fs::path& dir) {
   const std::string md = render_markdown(t);
   atomic_write(dir / "table.md", md);
   atomic_write(dir / "table.csv", render_csv(t));
   atomic_write(dir / "table.tex", render_latex(t));
   return md;
+}
+}  // namespace
+
+std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
+  return write_table_files(experiment_table(experiment, out_root), out_root / load_experiment(experiment).name);
+}
+
+std::string write_experiment_table(const Experiment& e, const std::vector<RunSpec>& runs, const fs::path& out_root) {
+  return write_table_files(experiment_table(e, runs), out_root / e.name);
 }
 
 namespace {

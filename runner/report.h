@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runner/experiment.h"
+
 namespace dyt {
 
 struct RunRecord {
@@ -42,9 +44,15 @@ std::string render_latex(const Table& t);
 // Reads the runs an experiment plans (by its YAML) from `out_root`, writes
 // <out_root>/<experiment>/table.{md,csv,tex} and returns the Markdown.
 std::string write_experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
+// The same for the runs a `dyt run` just planned (its --seeds, --set and file path included).
+std::string write_experiment_table(const Experiment& e, const std::vector<RunSpec>& runs,
+                                   const std::filesystem::path& out_root);
 
 // The cells of an experiment's table as computed by write_experiment_table (without writing).
+// `dyt table` re-plans the experiment by name or path, with the YAML's seeds and any others found
+// on disk under <out_root>/<experiment>/<variant>/seed<k>.
 Table experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
+Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs);
 
 // Our counterparts of the paper's tables (configs/paper/tables.yaml) next to the published
 // values, from whatever runs exist under out_root, plus the efficiency table from the

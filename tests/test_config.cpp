@@ -2,6 +2,7 @@
 // name the file, line, key and fix; all problems reported at once.
 #include <gtest/gtest.h>
 
+#include "models/model.h"
 #include "runner/config.h"
 #include "runner/experiment.h"
 #include "test_util.h"
@@ -73,6 +74,73 @@ TEST(Config, AllProblemsReportedAtOnceWithFileLineAndFix) {
   EXPECT_NE(msg.find("data.batch_size: value 0 is out of range: must be > 0"), std::string::npos) << msg;
   EXPECT_LT(msg.find("optim.lr"), msg.find("model.depth"));  // in file order
   EXPECT_EQ(msg.find("no learning rate"), std::string::npos) << "no follow-on error for a rejected value";
+}
+
+namespace {
+// Records the full key of every float field of a schema (groups included: decoders check them all).
+class FloatKeys : public FieldVisitor {
+ public:
+  std::vector<std::string> keys;
+  void field(const std::string&, bool&, const FieldSpec&) override {}
+  void field(const std::string&, int64_t&, const FieldSpec&) override {}
+  void field(const std::string& k, double&, const FieldSpec&) override { keys.push_back(full(k)); }
+  void field(const std::string&, std::string&, const FieldSpec&) override {}
+  void field(const std::string&, std::vector<int64_t>&, const FieldSpec&) override {}
+  void field(const std::string& k, std::vector<double>&, const FieldSpec&) override { keys.push_back(full(k)); }
+  void field(const std::string&, std::vector<std::string>&, const FieldSpec&) override {}
+  void section(const std::string& k, const std::string&, const std::function<void()>& body) override {
+    path_.push_back(k);
+    body();
+    path_.pop_back();
+  }
+  void group(bool, const std::function<void()>& body) override { body(); }
+  void check(bool, const std::string&, const std::string&) override {}
+
+ private:
+  std::string full(const std::string& k) const {
+    std::string out;
+    for (const auto& p : path_) out += p + ".";
+    return out + k;
+  }
+  std::vector<std::string> path_;
+};
+}  // namespace
+
+TEST(Config, EveryFloatFieldRefusesNanAndInfinityNamingTheKey) {
+  int checked = 0;
+  for (const std::string& type : model_registry().names()) {
+    ExperimentConfig cfg;
+    cfg.model_type = type;
+    FloatKeys fk;
+    cfg.visit(fk);
+    ASSERT_GT(fk.keys.size(), 10u) << type;
+    for (size_t i = 0; i < fk.keys.size(); ++i) {
+      const std::string& key = fk.keys[i];
+      const char* bad = i % 3 == 0 ? ".nan" : i % 3 == 1 ? ".inf" : "-.inf";
+      ConfigTree t = parse_config_text(std::string(kMinimal) + "model:\n  type: " + type + "\n", "x.yaml");
+      apply_override(t, key + "=" + bad);  // the --set path; the file path is the same decoder
+      try {
+        decode(t);
+        ADD_FAILURE() << key << "=" << bad << " was accepted (model " << type << ")";
+      } catch (const ConfigError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(key), std::string::npos) << msg;
+        EXPECT_NE(msg.find("not a finite number"), std::string::npos) << msg;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 40);
+  // In a file, with its line.
+  TempDir d;
+  write_file(d / "e.yaml", "optim:\n  lr: 0.001\nmodel:\n  norm:\n    type: dyt\n    alpha_init: .nan\n");
+  try {
+    decode(load_config(d / "e.yaml"));
+    ADD_FAILURE() << "alpha_init: .nan accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("e.yaml:6"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.norm.alpha_init"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, CrossFieldRules) {
