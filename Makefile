@@ -1,7 +1,7 @@
 # The DyT suite. The two commands a new user needs:
 #   make run    set up, build, and run the main job (LN vs DyT on Fashion-MNIST, a few minutes)
 #   make test   set up, build, and run every test (ctest)
-# Other targets: make (build), make smoke, make bench, make clean.
+# Other targets: make (build), make smoke, make bench, make gpu-bundle, make sanitize, make fuzz, make clean.
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
@@ -13,7 +13,7 @@ CMAKE_ARGS ?=
 FUZZ_SECONDS ?= 120
 TORCH_PREFIX = $$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')
 
-.PHONY: all setup configure build run smoke test bench sanitize fuzz clean
+.PHONY: all setup configure build run smoke test bench gpu-bundle sanitize fuzz clean
 
 all: build
 
@@ -40,6 +40,11 @@ test: build
 
 bench: build
 	$(DYT) bench norm --threads 2 --csv results/bench/norm_cpu_fp32.csv
+
+# dyt + the kernel check + the libraries a PyTorch-only GPU machine lacks, in gpu-bundle/ (< 60 MiB);
+# there: `bash gpu-bundle/scripts/gpu_check.sh` (README: "Running on a GPU").
+gpu-bundle: build
+	BUILD_DIR=$(BUILD_DIR) scripts/gpu_bundle.sh
 
 # One clang build (build-san/) serves both: the unit tests under AddressSanitizer +
 # UndefinedBehaviorSanitizer, and the libFuzzer target on the config loader.

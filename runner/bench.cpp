@@ -4,10 +4,14 @@
 // the CPU caches are flushed between repeats so small tensors do not run from cache.
 #include <fmt/format.h>
 #include <unistd.h>
+#ifdef DYT_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <torch/csrc/autograd/profiler_kineto.h>
 
 #include "models/norm/dyt_op.h"
 #include "models/norm/norm.h"
@@ -15,6 +19,7 @@
 #include "models/vit.h"
 #include "runner/commands.h"
 #include "runner/config.h"
+#include "runner/cuda_timing.h"
 #include "runner/experiment.h"
 #include "runner/io.h"
 #include "runner/train.h"
@@ -44,7 +49,7 @@ class CacheFlusher {
  public:
   explicit CacheFlusher(const torch::Device& d, bool enabled) : device_(d), enabled_(enabled) {
     if (!enabled_) return;
-    int64_t bytes = 256LL << 20;
+    int64_t bytes = 512LL << 20;  // H200: 60 MiB of L2; the fill also keeps the GPU busy while fn is enqueued
     if (d.is_cpu()) {
       long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
       bytes = std::clamp<int64_t>(l3 > 0 ? 2 * l3 : (64LL << 20), 32LL << 20, 1LL << 30);
@@ -67,12 +72,19 @@ double median(std::vector<double> v) {
   return v.empty() ? NAN : v[v.size() / 2];
 }
 
-// Median milliseconds of fn(). CUDA: each sample averages `inner` back-to-back calls between two
-// synchronisations (launch overhead amortised); CPU: one call per sample, caches flushed first.
+// Median milliseconds of fn(). CUDA with flushing: one call per sample between two CUDA events
+// recorded on the stream, L2 flushed before each (the GPU's time for fn's kernels, launch gaps
+// included only where the GPU waited for the CPU). CUDA without flushing: each sample averages
+// `inner` back-to-back calls between two synchronisations. CPU: one call per sample, caches
+// flushed first.
 double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t warmup, int64_t repeats,
                CacheFlusher& flusher, bool flush) {
   for (int64_t i = 0; i < warmup; ++i) fn();
   sync(d);
+#ifdef DYT_WITH_CUDA
+  if (d.is_cuda() && flush && flusher.bytes() > 0)
+    return median(cuda_event_samples_ms(fn, [&] { flusher.flush(); }, repeats, d.index()));
+#endif
   const int64_t inner = d.is_cuda() ? 10 : 1;
   std::vector<double> samples;
   for (int64_t r = 0; r < repeats; ++r) {
@@ -123,7 +135,9 @@ int cmd_bench_norm(const BenchNormArgs& a) {
   std::printf("# dyt bench norm: %s %s, %d thread(s), DyT CPU kernels %s, median of %lld after %lld warm-up%s\n",
               dev.str().c_str(), a.dtype.c_str(), at::get_num_threads(), dyt_cpu_isa().c_str(),
               static_cast<long long>(repeats), static_cast<long long>(warmup),
-              a.flush && dev.is_cpu() ? fmt::format(", caches flushed ({} MiB)", flusher.bytes() >> 20).c_str() : "");
+              a.flush ? fmt::format(", caches flushed ({} MiB){}", flusher.bytes() >> 20,
+                                    dev.is_cuda() ? ", CUDA events per call" : "").c_str()
+                      : "");
   std::string csv = "layer,impl,device,dtype,tokens,channels,fwd_ms,fwdbwd_ms,fwd_gbps,fwdbwd_gbps\n";
   for (const auto& s : shapes) {
     const auto shape = parse_shape(s);  // (structured bindings cannot be captured in C++17)
@@ -148,6 +162,16 @@ int cmd_bench_norm(const BenchNormArgs& a) {
       cases.push_back({"dyt", "fused", [&](const Tensor& t) { return dyt_fused(t, alpha, w, b, false); }, {alpha, w, b}});
     else
       std::fprintf(stderr, "note: DyT fused skipped: %s\n", why.c_str());
+    if (!a.only.empty()) {  // --only copy,layernorm,dyt/fused: keep those (the copy always, for the ratios)
+      std::vector<NormCase> kept;
+      for (auto& c : cases)
+        for (const auto& o : a.only)
+          if (c.layer == "copy" || o == c.layer || o == c.layer + "/" + c.impl) {
+            kept.push_back(c);
+            break;
+          }
+      cases = kept;
+    }
 
     std::printf("\n## %lld x %lld (%s, %.1f MiB per tensor)\n\n", static_cast<long long>(T), static_cast<long long>(C),
                 a.dtype.c_str(), T * C * esize / 1048576.0);
@@ -201,11 +225,11 @@ class LlamaBlockImpl : public torch::nn::Module {
  public:
   LlamaBlockImpl(int64_t dim, int64_t heads, int64_t hidden, const NormFactory& norm) : heads_(heads) {
     attention_norm = register_module("attention_norm", norm(dim));
-    wqkv = register_module("wqkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(false)));
-    wo = register_module("wo", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(false)));
+    wqkv = register_module("wqkv", Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(false)));
+    wo = register_module("wo", Linear(torch::nn::LinearOptions(dim, dim).bias(false)));
     ffn_norm = register_module("ffn_norm", norm(dim));
-    w13 = register_module("w13", torch::nn::Linear(torch::nn::LinearOptions(dim, 2 * hidden).bias(false)));
-    w2 = register_module("w2", torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)));
+    w13 = register_module("w13", Linear(torch::nn::LinearOptions(dim, 2 * hidden).bias(false)));
+    w2 = register_module("w2", Linear(torch::nn::LinearOptions(hidden, dim).bias(false)));
   }
   Tensor forward(const Tensor& x) {
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
@@ -216,7 +240,7 @@ class LlamaBlockImpl : public torch::nn::Module {
     return h + w2(torch::silu(gu[0]) * gu[1]);
   }
   NormLayer attention_norm, ffn_norm;
-  torch::nn::Linear wqkv{nullptr}, wo{nullptr}, w13{nullptr}, w2{nullptr};
+  Linear wqkv{nullptr}, wo{nullptr}, w13{nullptr}, w2{nullptr};
 
  private:
   int64_t heads_;
@@ -337,6 +361,107 @@ int cmd_bench_model(const BenchModelArgs& a) {
   atomic_write(dir / ("model_" + setup + ".csv"), csv);
   atomic_write(dir / ("model_" + setup + ".md"), md);
   std::printf("\n%s\nwritten to %s/model_%s.{csv,md}\n", md.c_str(), dir.c_str(), setup.c_str());
+  return 0;
+}
+
+// ---- training throughput ----------------------------------------------------------------------------
+// Images per second and peak GPU memory of full training steps (forward under autocast, loss,
+// backward, the suite's AdamW with the recipe's parameter groups), as timm's train benchmark
+// measures them: random images and labels already on the device, so the input pipeline is out.
+int cmd_bench_train(const BenchTrainArgs& a) {
+  const torch::Device dev = bench_device(a.device);
+  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+  const bool cuda = dev.is_cuda();
+  const bool bf16 = a.dtype == "bf16";
+  const int64_t batch = a.batch > 0 ? a.batch : (cuda ? 256 : 8);
+  const int64_t steps = a.steps > 0 ? a.steps : (cuda ? 30 : 3);
+  const int64_t warmup = a.warmup >= 0 ? a.warmup : (cuda ? 10 : 1);
+  std::vector<std::string> norms = a.norms.empty() ? std::vector<std::string>{"layernorm", "dyt"} : a.norms;
+  const std::string setup = fmt::format("{}_{}_torch{}", cuda ? "cuda" : "cpu", a.dtype, TORCH_VERSION);
+  std::string md = fmt::format(
+      "# dyt bench train: {} ({}), batch {}, {} autocast, AdamW ({}), {} timed steps after {} warm-up, LibTorch {}\n\n"
+      "| norm | impl | ms / step | images/s | peak GiB | vs LayerNorm |\n|---|---|---:|---:|---:|---:|\n",
+      a.model, dev.str(), batch, bf16 ? "bf16" : "no", cuda ? "fused multi-tensor kernel" : "per-parameter ops", steps,
+      warmup, TORCH_VERSION);
+  std::string csv = "model,norm,impl,batch,ms_per_step,images_per_s,peak_gib,device,dtype,torch\n";
+  double ln_ips = NAN;
+  for (const auto& spec : norms) {
+    // "dyt" = the layer with the fused kernel; "dyt:aten" = the same layer as tensor ops.
+    const auto colon = spec.find(':');
+    NormOptions no;
+    no.type = spec.substr(0, colon);
+    no.impl = colon == std::string::npos ? "auto" : spec.substr(colon + 1);
+    std::vector<std::string> sets = {"norm.type=" + no.type, "norm.impl=" + no.impl};
+    auto model = build_model_preset(a.model, sets);
+    auto* clf = dynamic_cast<ViTImpl*>(model.get());
+    if (!clf) throw ConfigError(Origin{"--model"}, "", "'" + a.model + "' is not a ViT classifier preset (vit_*)");
+    model->to(dev);
+    model->train();
+    OptimOptions oo;
+    Optimizer opt(oo, make_param_groups(*model, oo.weight_decay, 1.0));
+    const ViTOptions& in = clf->opts;
+    torch::manual_seed(0);
+    Tensor images = torch::randn({batch, in.in_chans, in.img_size, in.img_size}, torch::TensorOptions().device(dev));
+    Tensor labels = torch::randint(in.num_classes, {batch}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+    auto step = [&] {
+      opt.zero_grad();
+      Tensor loss;
+      {
+        AutocastGuard ac(bf16, dev.type());
+        loss = torch::nn::functional::cross_entropy(clf->forward(images).to(torch::kFloat), labels);
+      }
+      loss.backward();
+      opt.step(1e-4);
+    };
+    for (int64_t i = 0; i < warmup; ++i) step();
+    sync(dev);
+#ifdef DYT_WITH_CUDA
+    if (cuda) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
+#endif
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i) step();
+    sync(dev);
+    const double ms_step = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
+    double peak_gib = NAN;
+#ifdef DYT_WITH_CUDA
+    if (cuda) {
+      auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index());
+      peak_gib = st.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak / 1073741824.0;
+    }
+#endif
+    if (!a.profile_dir.empty()) {
+      // A Kineto trace (Chrome JSON, as torch.profiler writes) of a few more steps, for
+      // scripts/trace_kernels.py to set kernel by kernel beside timm's.
+      namespace prof = torch::profiler::impl;
+      std::set<prof::ActivityType> acts = {prof::ActivityType::CPU};
+      if (cuda) acts.insert(prof::ActivityType::CUDA);
+      torch::autograd::profiler::prepareProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), acts);
+      torch::autograd::profiler::enableProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), acts);
+      for (int i = 0; i < 3; ++i) step();
+      sync(dev);
+      auto result = torch::autograd::profiler::disableProfiler();
+      fs::create_directories(a.profile_dir);
+      const fs::path trace = fs::path(a.profile_dir) / fmt::format("trace_dyt_{}_{}.json", no.type, no.impl);
+      result->save(trace.string());
+      std::printf("profile of 3 steps written to %s\n", trace.c_str());
+    }
+    const double ips = batch * 1000.0 / ms_step;
+    if (no.type == "layernorm") ln_ips = ips;
+    md += fmt::format("| {} | {} | {:.1f} | {:.0f} | {} | {} |\n", no.type, no.impl, ms_step, ips,
+                      std::isfinite(peak_gib) ? fmt::format("{:.1f}", peak_gib) : "-", ratio(ips, ln_ips));
+    csv += fmt::format("{},{},{},{},{:.3f},{:.1f},{},{},{},{}\n", a.model, no.type, no.impl, batch, ms_step, ips,
+                       std::isfinite(peak_gib) ? fmt::format("{:.3f}", peak_gib) : "", cuda ? "cuda" : "cpu", a.dtype,
+                       TORCH_VERSION);
+    std::printf("%s %s/%s: %.1f ms/step, %.0f images/s, peak %s GiB\n", a.model.c_str(), no.type.c_str(),
+                no.impl.c_str(), ms_step, ips, std::isfinite(peak_gib) ? fmt::format("{:.1f}", peak_gib).c_str() : "-");
+    std::fflush(stdout);
+  }
+  md += "\nimages/s = batch / (wall time of the timed steps / steps); peak = the caching allocator's peak of\n"
+        "allocated bytes over the timed steps (parameters, optimizer state, activations).\n";
+  const fs::path dir = a.out_dir.empty() ? suite_home() / "results" / "bench" : fs::path(a.out_dir);
+  atomic_write(dir / ("train_" + a.model + "_" + setup + ".csv"), csv);
+  atomic_write(dir / ("train_" + a.model + "_" + setup + ".md"), md);
+  std::printf("\n%s\nwritten to %s/train_%s_%s.{csv,md}\n", md.c_str(), dir.c_str(), a.model.c_str(), setup.c_str());
   return 0;
 }
 

@@ -152,7 +152,7 @@ int cmd_config(const std::string& experiment, const std::vector<std::string>& se
   return 0;
 }
 
-int cmd_model(const std::string& preset, const std::vector<std::string>& sets) {
+ModelPtr build_model_preset(const std::string& preset, const std::vector<std::string>& sets) {
   fs::path file = preset;
   if (!(file.extension() == ".yaml" && fs::exists(file))) file = suite_home() / "configs" / "models" / (preset + ".yaml");
   if (!fs::exists(file)) {
@@ -169,8 +169,12 @@ int cmd_model(const std::string& preset, const std::vector<std::string>& sets) {
   for (const auto& kv : tree.root)
     if (kv.first.Scalar() != "model") others.push_back(kv.first.Scalar());
   decode_config(tree, [&](FieldVisitor& v) { cfg.visit_model(v); }, others);
+  return model_registry().get(cfg.model_type).build(cfg.model());
+}
+
+int cmd_model(const std::string& preset, const std::vector<std::string>& sets) {
   torch::NoGradGuard no_grad;
-  ModelPtr m = model_registry().get(cfg.model_type).build(cfg.model());
+  ModelPtr m = build_model_preset(preset, sets);
   std::printf("%s\n", m->summary().c_str());
   std::printf("norm layers: %zu\n", norm_layers(*m).size());
   std::printf("parameters: %lld\n", static_cast<long long>(count_parameters(*m)));
@@ -268,7 +272,7 @@ int cmd_run(const RunArgs& a) {
     diverged += res.status == "diverged";
   }
   if (done > 0) {
-    std::string table = write_experiment_table(e.name, req.out);
+    std::string table = write_experiment_table(e, runs, req.out);  // the plan that ran, not a re-read by name
     std::printf("\n%s\n(written to %s/table.{md,csv,tex}; `dyt plot %s` draws its curves)\n", table.c_str(),
                 (req.out / e.name).c_str(), e.name.c_str());
     write_results_index(req.out);

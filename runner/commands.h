@@ -7,11 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "models/model.h"
+
 namespace dyt {
 
 int cmd_list(const std::string& what);
 int cmd_config(const std::string& experiment, const std::vector<std::string>& sets, const std::vector<std::string>& variants);
 int cmd_model(const std::string& preset, const std::vector<std::string>& sets);
+// The model of a preset (configs/models/<preset>.yaml or a YAML path) with `model.` overrides.
+ModelPtr build_model_preset(const std::string& preset, const std::vector<std::string>& sets);
 int cmd_env(const std::vector<std::string>& argv);
 
 struct RunArgs {
@@ -33,6 +37,7 @@ int cmd_plot(const std::vector<std::string>& experiments, const std::string& out
 struct BenchNormArgs {
   std::string device = "cpu", dtype = "fp32";
   std::vector<std::string> shapes;
+  std::vector<std::string> only;  // LAYER or LAYER/IMPL; empty = all
   int64_t threads = 0, repeats = 0, warmup = 0;
   std::string csv;
   bool flush = true;
@@ -46,6 +51,15 @@ struct BenchModelArgs {
   std::string out_dir;
 };
 int cmd_bench_model(const BenchModelArgs& a);
+
+struct BenchTrainArgs {
+  std::string device = "cpu", dtype = "bf16", model = "vit_b16";
+  std::vector<std::string> norms;  // layernorm, dyt, dyt:aten, rmsnorm, ...
+  int64_t batch = 0, steps = 0, warmup = -1, threads = 0;
+  std::string out_dir;
+  std::string profile_dir;  // non-empty: write a Kineto trace of 3 more steps per norm there
+};
+int cmd_bench_train(const BenchTrainArgs& a);
 
 struct SpeechArgs {
   std::string out;

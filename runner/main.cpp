@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
   bnorm->add_option("--warmup", bn.warmup, "untimed warm-up runs per case");
   bnorm->add_option("--csv", bn.csv, "also write the results as CSV to this file");
   bnorm->add_flag("!--no-flush", bn.flush, "do not flush caches between repeats");
+  bnorm->add_option("--only", bn.only, "cases to time, comma-separated LAYER or LAYER/IMPL, e.g. layernorm,dyt/fused "
+                                       "(the copy is always timed)")->delimiter(',');
   BenchModelArgs bm;
   auto* bmodel = bench->add_subcommand("model", "the paper's efficiency table for our models: norm layers alone and whole model");
   bmodel->add_option("--device", bm.device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
@@ -116,6 +118,20 @@ int main(int argc, char** argv) {
   bmodel->add_option("--repeats", bm.repeats, "timed repeats");
   bmodel->add_option("--threads", bm.threads, "CPU threads");
   bmodel->add_option("--out-dir", bm.out_dir, "folder for the CSV and Markdown (default: results/bench)");
+
+  BenchTrainArgs bt;
+  auto* btrain = bench->add_subcommand("train", "training throughput (images/s) and peak GPU memory of a model preset, per norm");
+  btrain->add_option("--device", bt.device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  btrain->add_option("--dtype", bt.dtype, "bf16 (autocast) | fp32")->check(CLI::IsMember({"fp32", "bf16"}));
+  btrain->add_option("--model", bt.model, "an image-classifier preset (default vit_b16; `dyt list` shows them)");
+  btrain->add_option("--norm", bt.norms, "norm types, repeatable or comma-separated; TYPE:IMPL picks the DyT "
+                                         "implementation, e.g. dyt:aten (default: layernorm,dyt)")->delimiter(',');
+  btrain->add_option("--batch", bt.batch, "batch (default: 256 on CUDA, 8 on CPU)");
+  btrain->add_option("--steps", bt.steps, "timed steps (default: 30 on CUDA, 3 on CPU)");
+  btrain->add_option("--warmup", bt.warmup, "untimed steps first (default: 10 on CUDA, 1 on CPU)");
+  btrain->add_option("--threads", bt.threads, "CPU threads");
+  btrain->add_option("--out-dir", bt.out_dir, "folder for the CSV and Markdown (default: results/bench)");
+  btrain->add_option("--profile", bt.profile_dir, "also write a Kineto trace (Chrome JSON) of 3 steps per norm to this folder");
 
   try {
     app.parse(argc, argv);
@@ -139,6 +155,7 @@ int main(int argc, char** argv) {
     if (*manifest) return cmd_data_manifest(ma);
     if (*bnorm) return cmd_bench_norm(bn);
     if (*bmodel) return cmd_bench_model(bm);
+    if (*btrain) return cmd_bench_train(bt);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

@@ -52,9 +52,36 @@ void Optimizer::zero_grad() {
     for (auto& p : g.params) p.mutable_grad() = Tensor();
 }
 
+bool Optimizer::fused_adamw_step(double lr_peak) {
+  if (o_.name != "adamw") return false;
+  for (const auto& g : groups_)
+    for (const auto& p : g.params)
+      if (!(p.is_cuda() || force_fused_) || p.scalar_type() != torch::kFloat) return false;
+  if (groups_.empty() || groups_[0].params.empty()) return false;
+  if (!step_t_.defined()) step_t_ = torch::zeros({}, groups_[0].params[0].options());
+  step_t_.fill_(static_cast<double>(steps_));
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const ParamGroup& g = groups_[gi];
+    std::vector<Tensor> ps, gs, ms, vs, steps;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      if (!g.params[i].grad().defined()) continue;
+      ps.push_back(g.params[i]);
+      gs.push_back(g.params[i].grad());
+      ms.push_back(m_[gi][i]);
+      vs.push_back(v_[gi][i]);
+      steps.push_back(step_t_);
+    }
+    if (ps.empty()) continue;
+    at::_fused_adamw_(ps, gs, ms, vs, /*max_exp_avg_sqs=*/{}, steps, lr_peak * g.lr_scale, o_.betas[0], o_.betas[1],
+                      g.weight_decay, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+  }
+  return true;
+}
+
 void Optimizer::step(double lr_peak) {
   torch::NoGradGuard no_grad;
   ++steps_;
+  if (fused_adamw_step(lr_peak)) return;
   const double b1 = o_.betas[0], b2 = o_.betas[1];
   const double bc1 = 1.0 - std::pow(b1, static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(b2, static_cast<double>(steps_));

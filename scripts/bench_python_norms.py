@@ -2,10 +2,13 @@
 """Side-by-side norm benchmark: what a PyTorch user gets from Python against `dyt bench norm`.
 
 Times, on the same shapes, machine and run: a copy of the tensor, torch's layer_norm and rms_norm,
-DyT written as tensor ops (eager, as the official code) and the same DyT under torch.compile,
-forward and forward+backward, median of repeats after warm-up with caches flushed between
-repeats (as the C++ benchmark does). Then runs `dyt bench norm` on the same shapes and prints
-our fused DyT's time as a ratio to each Python entry.
+DyT written as tensor ops (eager) twice: as the paper's module computes it (a 1-element fp32
+alpha promotes a bf16 input, so the output is fp32) and dtype-preserving (cast back to the input's
+dtype, what the fused op returns), the same DyT under torch.compile, and on CUDA Liger-Kernel's
+Triton DyT when it is installed; forward and forward+backward, median of repeats after warm-up
+with caches flushed between repeats (on CUDA: a 512 MiB fill evicts the L2, and each call is
+timed with CUDA events, as the C++ benchmark does). Then runs `dyt bench norm` on the same shapes
+and prints our fused DyT's time as a ratio to each Python entry.
 
     .venv/bin/python scripts/bench_python_norms.py [--device cpu|cuda] [--dtype fp32|bf16]
         [--shape 12608x384 ...] [--threads N] [--out results/reference/bench]
@@ -17,6 +20,8 @@ import csv
 import ctypes
 import io
 import os
+import shlex
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -33,10 +38,24 @@ def dyt_eager(x, alpha, w, b):
     return torch.tanh(alpha * x) * w + b
 
 
+def dyt_eager_keep_dtype(x, alpha, w, b):
+    return (torch.tanh(alpha * x) * w + b).to(x.dtype)
+
+
 def timeit(fn, device, warmup, repeats, flush_buf):
     for _ in range(warmup):
         fn()
     samples = []
+    if device == "cuda":
+        for _ in range(repeats):
+            flush_buf.fill_(1.0)
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            samples.append(start.elapsed_time(stop))
+        return statistics.median(samples)
     inner = 10 if device == "cuda" else 1
     for _ in range(repeats):
         if flush_buf is not None and device == "cpu":
@@ -52,6 +71,27 @@ def timeit(fn, device, warmup, repeats, flush_buf):
     return statistics.median(samples)
 
 
+def time_case(layer, f, params, x, dy, device, warmup, repeats, flush_buf):
+    with torch.no_grad():
+        fwd = timeit(lambda: f(x), device, warmup, repeats, flush_buf)
+    fb = float("nan")
+    if layer != "copy":
+        xg = x.detach().requires_grad_(True)
+        for p in params:
+            p.requires_grad_(True)
+
+        def step():
+            xg.grad = None
+            for p in params:
+                p.grad = None
+            f(xg).backward(dy)
+
+        fb = timeit(step, device, warmup, repeats, flush_buf)
+        for p in params:
+            p.requires_grad_(False)
+    return fwd, fb
+
+
 def bench_python(shape, device, dtype, repeats, warmup, flush):
     T, C = shape
     torch.manual_seed(0)
@@ -61,8 +101,10 @@ def bench_python(shape, device, dtype, repeats, warmup, flush):
     b = torch.zeros(C, device=device)
     alpha = torch.full((1,), 0.5, device=device)
     wx, bx = w.to(dtype), b.to(dtype)
-    compiled = torch.compile(dyt_eager, dynamic=False)
+    compiled = torch.compile(dyt_eager_keep_dtype, dynamic=False)
     flush_buf = None
+    if device == "cuda":
+        flush_buf = torch.empty((512 << 20) // 4, device="cuda")
     if flush and device == "cpu":
         l3 = os.sysconf("SC_LEVEL3_CACHE_SIZE") if "SC_LEVEL3_CACHE_SIZE" in os.sysconf_names else 0
         nbytes = min(max(2 * l3, 32 << 20), 1 << 30) if l3 > 0 else 64 << 20
@@ -71,26 +113,23 @@ def bench_python(shape, device, dtype, repeats, warmup, flush):
         ("copy", "torch", lambda t: t.clone(), []),
         ("layernorm", "torch", lambda t: F.layer_norm(t, (C,), wx, bx, 1e-6), [wx, bx]),
         ("rmsnorm", "torch", lambda t: F.rms_norm(t, (C,), wx, 1e-6), [wx]),
-        ("dyt", "torch eager", lambda t: dyt_eager(t, alpha, w, b), [alpha, w, b]),
-        ("dyt", "torch.compile", lambda t: compiled(t, alpha, w, b), [alpha, w, b]),
+        ("dyt", "torch eager (paper's module)", lambda t: dyt_eager(t, alpha, w, b), [alpha, w, b]),
+        ("dyt", "torch eager, dtype kept", lambda t: dyt_eager_keep_dtype(t, alpha, w, b), [alpha, w, b]),
+        ("dyt", "torch.compile, dtype kept", lambda t: compiled(t, alpha, w, b), [alpha, w, b]),
     ]
+    if device == "cuda":
+        try:
+            from liger_kernel.ops.dyt import LigerDyTFunction
+            cases.append(("dyt", "Liger-Kernel (Triton)", lambda t: LigerDyTFunction.apply(t, alpha, w, b), [alpha, w, b]))
+        except Exception as e:  # not installed: say so in the output, keep the rest
+            print(f"note: Liger-Kernel's DyT not available ({e})", file=sys.stderr)
     rows = []
     for layer, impl, f, params in cases:
-        with torch.no_grad():
-            fwd = timeit(lambda: f(x), device, warmup, repeats, flush_buf)
-        fb = float("nan")
-        if layer != "copy":
-            xg = x.detach().requires_grad_(True)
-            for p in params:
-                p.requires_grad_(True)
-
-            def step():
-                xg.grad = None
-                for p in params:
-                    p.grad = None
-                f(xg).backward(dy)
-
-            fb = timeit(step, device, warmup, repeats, flush_buf)
+        try:
+            fwd, fb = time_case(layer, f, params, x, dy, device, warmup, repeats, flush_buf)
+        except Exception as e:  # one failing implementation must not hide the others
+            print(f"note: {layer} {impl} failed: {e}", file=sys.stderr)
+            fwd, fb = float("nan"), float("nan")
             for p in params:
                 p.requires_grad_(False)
         rows.append((layer, impl, fwd, fb))
@@ -98,8 +137,8 @@ def bench_python(shape, device, dtype, repeats, warmup, flush):
 
 
 def bench_ours(dyt, shapes, device, dtype_name, threads, repeats):
-    csv_path = Path(dyt).parent / "bench_norm_side_by_side.csv"
-    cmd = [str(dyt), "bench", "norm", "--device", device, "--dtype", dtype_name, "--csv", str(csv_path),
+    csv_path = Path(tempfile.mkdtemp()) / "bench_norm_side_by_side.csv"
+    cmd = shlex.split(dyt) + ["bench", "norm", "--device", device, "--dtype", dtype_name, "--csv", str(csv_path),
            "--repeats", str(repeats)]
     if threads:
         cmd += ["--threads", str(threads)]
@@ -125,7 +164,7 @@ def main():
     ap.add_argument("--out", default="", help="also write <out>/norm_side_by_side_<setup>.{csv,md}")
     ap.add_argument("--default-malloc", action="store_true",
                     help="keep glibc's default malloc settings (large tensors then pay page faults on every allocation)")
-    ap.add_argument("--dyt", default=str(ROOT / "build" / "dyt"), help="the dyt binary (default: build/dyt)")
+    ap.add_argument("--dyt", default=str(ROOT / "build" / "dyt"), help="the dyt command (default: build/dyt; e.g. 'gpu-bundle/run dyt')")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

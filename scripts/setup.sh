@@ -19,7 +19,7 @@ apt_pkgs=(
   zlib1g-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   gnuplot-nox libsndfile1-dev libsoxr-dev espeak-ng wamerican sox
   dataset-fashion-mnist
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev patchelf
 )
 
 say() { printf '[setup] %s\n' "$*"; }
