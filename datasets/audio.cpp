@@ -1,3 +1,4 @@
+// Audio: libsndfile reading, soxr resampling, fairseq manifests, the audio loader, espeak-ng corpora.
 #include "datasets/audio.h"
 
 #include <fmt/format.h>
@@ -297,31 +298,13 @@ double AudioDataset::hours() const {
 
 AudioClip AudioDataset::get(int64_t i) const { return read_audio((fs::path(m_.root) / m_.entries[i].path).string(), rate_); }
 
-AudioLoader::AudioLoader(std::shared_ptr<const AudioDataset> data, AudioLoaderOptions o)
-    : data_(std::move(data)), o_(o), queue_(o.workers, o.prefetch) {
-  if (data_->size() == 0) throw DataError(data_->describe() + ": the data set is empty");
-}
-
-int64_t AudioLoader::batches_per_epoch() const {
-  return batches_in(static_cast<int64_t>(order_.size()), o_.batch_size, o_.drop_last);
-}
-
-void AudioLoader::start_epoch(int64_t epoch, int64_t first_batch) {
-  epoch_ = epoch;
-  order_ = epoch_order(data_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world);
-  if (o_.drop_last && static_cast<int64_t>(order_.size()) < o_.batch_size)
-    throw DataError(fmt::format("{}: fewer utterances than one batch of {}; lower data.batch_size", data_->describe(), o_.batch_size));
-  queue_.start(std::min(first_batch, batches_per_epoch()), batches_per_epoch(), [this](int64_t b) { return build(b); });
-}
-
-AudioBatch AudioLoader::build(int64_t b) const {
-  const int64_t begin = b * o_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + o_.batch_size, static_cast<int64_t>(order_.size()));
+AudioBatch AudioBatches::build(const BatchSlots& slots) const {
+  const int64_t begin = slots.begin;
   std::vector<std::vector<float>> clips;
-  for (int64_t k = begin; k < end; ++k) {
-    const int64_t idx = order_[k];
+  for (int64_t k = 0; k < slots.n; ++k) {
+    const int64_t idx = slots.indices[k];
     std::vector<float> s = data_->get(idx).samples;
-    std::mt19937_64 rng(mix_seed(mix_seed(o_.seed, static_cast<uint64_t>(epoch_)), static_cast<uint64_t>(idx)));
+    std::mt19937_64 rng(mix_seed(mix_seed(slots.seed, static_cast<uint64_t>(slots.epoch)), static_cast<uint64_t>(idx)));
     if (static_cast<int64_t>(s.size()) > o_.max_samples) {  // random crop (fairseq crop_to_max_size)
       const int64_t start = static_cast<int64_t>(rng() % static_cast<uint64_t>(s.size() - o_.max_samples + 1));
       s = std::vector<float>(s.begin() + start, s.begin() + start + o_.max_samples);
@@ -340,7 +323,6 @@ AudioBatch AudioLoader::build(int64_t b) const {
   for (const auto& c : clips) shortest = std::min(shortest, c.size()), longest = std::max(longest, c.size());
   const int64_t B = static_cast<int64_t>(clips.size());
   AudioBatch out;
-  out.index = b;
   if (o_.pad) {
     out.source = torch::zeros({B, static_cast<int64_t>(longest)});
     out.padding_mask = torch::ones({B, static_cast<int64_t>(longest)}, torch::kBool);
@@ -352,7 +334,7 @@ AudioBatch AudioLoader::build(int64_t b) const {
     out.source = torch::empty({B, static_cast<int64_t>(shortest)});
     out.padding_mask = torch::zeros({B, static_cast<int64_t>(shortest)}, torch::kBool);
     for (int64_t i = 0; i < B; ++i) {
-      std::mt19937_64 rng(mix_seed(mix_seed(o_.seed + 1, static_cast<uint64_t>(epoch_)), static_cast<uint64_t>(begin + i)));
+      std::mt19937_64 rng(mix_seed(mix_seed(slots.seed + 1, static_cast<uint64_t>(slots.epoch)), static_cast<uint64_t>(begin + i)));
       const size_t start = clips[i].size() == shortest ? 0 : rng() % (clips[i].size() - shortest + 1);
       std::memcpy(out.source[i].data_ptr<float>(), clips[i].data() + start, shortest * sizeof(float));
     }

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "datasets/dataset.h"
-#include "datasets/prefetch.h"
+#include "datasets/loader.h"
 
 namespace dyt {
 
@@ -106,22 +106,34 @@ struct AudioLoaderOptions {
   int64_t rank = 0, world = 1;
 };
 
-// Same contract as the image Loader: seeded order, sharded by rank, batches built ahead by
-// worker threads and served in order; crops are drawn from (seed, epoch, sample).
-class AudioLoader {
+// Utterances, each randomly cropped to max_samples (and normalised if asked), collated by
+// cropping to the batch's shortest (fairseq's default) or padding to its longest.
+class AudioBatches : public BatchBuilder<AudioBatch> {
  public:
-  AudioLoader(std::shared_ptr<const AudioDataset> data, AudioLoaderOptions o);
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
-  bool next(AudioBatch& out) { return queue_.next(out); }
-  int64_t batches_per_epoch() const;
+  AudioBatches(std::shared_ptr<const AudioDataset> data, const AudioLoaderOptions& o) : data_(std::move(data)), o_(o) {}
+  int64_t size() const override { return data_->size(); }
+  std::string describe() const override { return data_->describe(); }
+  std::string unit() const override { return "utterances"; }
+  AudioBatch build(const BatchSlots& s) const override;
 
  private:
-  AudioBatch build(int64_t b) const;
   std::shared_ptr<const AudioDataset> data_;
   AudioLoaderOptions o_;
-  std::vector<int64_t> order_;
-  int64_t epoch_ = 0;
-  Prefetcher<AudioBatch> queue_;
+};
+
+// The image Loader's contract (BatchLoader) over audio.
+class AudioLoader : public BatchLoader<AudioBatch> {
+ public:
+  AudioLoader(std::shared_ptr<const AudioDataset> data, const AudioLoaderOptions& o)
+      : BatchLoader<AudioBatch>(std::make_shared<AudioBatches>(std::move(data), o), loader_options(o)) {}
+
+ private:
+  static LoaderOptions loader_options(const AudioLoaderOptions& o) {
+    LoaderOptions l;
+    l.batch_size = o.batch_size, l.shuffle = o.shuffle, l.drop_last = o.drop_last, l.workers = o.workers;
+    l.prefetch = o.prefetch, l.seed = o.seed, l.rank = o.rank, l.world = o.world;
+    return l;
+  }
 };
 
 }  // namespace dyt

@@ -15,15 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "models/registry.h"
+#include "core/errors.h"
+#include "core/registry.h"
 
 namespace dyt {
 
-// A missing, unreadable, truncated or corrupt data file. Exit status 3.
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+class AudioDataset;  // datasets/audio.h
 
 struct ImageSample {
   cv::Mat image;  // HxWxC uint8, RGB order for colour
@@ -45,6 +42,9 @@ using DatasetPtr = std::shared_ptr<const ImageDataset>;
 struct DatasetRequest {
   std::string root;           // "" = the type's default root
   std::string split;          // "train" or "val"
+  // audio only: the split's manifest file under root, utterances shorter than min_samples dropped
+  std::string manifest;
+  int64_t min_samples = 0;
   // synthetic only
   int64_t synthetic_size = 1024, synthetic_classes = 10, synthetic_image = 32, synthetic_channels = 3;
   uint64_t seed = 0;
@@ -54,8 +54,9 @@ struct DatasetType {
   std::string help;
   std::string default_root;   // "" = none; the user must give data.root
   std::vector<double> mean, std;  // normalisation defaults
-  std::function<DatasetPtr(const DatasetRequest&)> open;
-  std::string kind = "image";  // image | audio (audio sets are read by the wav2vec2 task's loader)
+  std::function<DatasetPtr(const DatasetRequest&)> open;                             // image sets
+  std::function<std::shared_ptr<const AudioDataset>(const DatasetRequest&)> open_audio;  // audio sets
+  std::string kind = "image";  // image | audio: which of open / open_audio the type has
 };
 
 const Registry<DatasetType>& dataset_registry();

@@ -1,5 +1,6 @@
-// Threaded, seeded batch loader. Worker threads build whole batches ahead of the trainer
-// (up to `prefetch` batches); batches come out in order. Sample i of epoch e always sees the
+// Threaded, seeded batch loaders for every modality: one BatchLoader (order, sharding, prefetch,
+// resume) over a BatchBuilder per modality (images here, audio in audio.h). Worker threads build
+// whole batches ahead of the trainer (up to `prefetch` batches); batches come out in order. Sample i of epoch e always sees the
 // same random transform (its generator is seeded from seed, epoch and i), so results do not
 // depend on the number of workers, and a resumed run sees exactly the batches it would have.
 // With world > 1 each rank reads its own shard (DistributedSampler's padding and striding).
@@ -7,19 +8,16 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "datasets/dataset.h"
 #include "datasets/prefetch.h"
 #include "datasets/transforms.h"
 
 namespace dyt {
-
-struct Batch {
-  torch::Tensor images;  // [B, C, S, S] float32
-  torch::Tensor labels;  // [B] int64
-  int64_t index = 0;     // batch number within the epoch
-};
 
 struct LoaderOptions {
   int64_t batch_size = 128;
@@ -31,28 +29,98 @@ struct LoaderOptions {
   int64_t rank = 0, world = 1;
 };
 
-class Loader {
+// The samples of one batch, for a BatchBuilder: their indices in the data set in batch order,
+// where the batch starts in the epoch's order, and the seed and epoch that per-sample random
+// choices draw from (mix_seed(mix_seed(seed, epoch), index)).
+struct BatchSlots {
+  const int64_t* indices = nullptr;
+  int64_t n = 0, begin = 0;
+  uint64_t seed = 0;
+  int64_t epoch = 0;
+};
+
+// What differs between modalities: how many samples there are, and how a batch is built from
+// its samples (transform + collate). The loader owns everything else.
+template <class BatchT>
+class BatchBuilder {
  public:
-  Loader(DatasetPtr data, std::shared_ptr<const ImageTransform> transform, LoaderOptions opts);
-  Loader(const Loader&) = delete;
-  Loader& operator=(const Loader&) = delete;
+  virtual ~BatchBuilder() = default;
+  virtual int64_t size() const = 0;
+  virtual std::string describe() const = 0;
+  virtual std::string unit() const { return "samples"; }  // in messages: "utterances", ...
+  virtual BatchT build(const BatchSlots& s) const = 0;
+};
+
+// The one loader contract, for every modality: epoch order (seeded shuffle, sharded by rank),
+// batches built ahead by worker threads and served in order, resume at any batch. BatchT has an
+// `index` member (the batch's number within the epoch), which the loader fills.
+template <class BatchT>
+class BatchLoader {
+ public:
+  BatchLoader(std::shared_ptr<const BatchBuilder<BatchT>> builder, LoaderOptions o)
+      : builder_(std::move(builder)), o_(o), queue_(o.workers, o.prefetch) {
+    if (o_.batch_size <= 0) throw std::invalid_argument("loader: batch size must be positive");
+    if (builder_->size() == 0) throw DataError(builder_->describe() + ": the data set is empty");
+  }
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
 
   // Starts an epoch (reshuffles); `first_batch` skips batches already consumed (resume).
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) {
+    epoch_ = epoch;
+    order_ = epoch_order(builder_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world);
+    if (o_.drop_last && static_cast<int64_t>(order_.size()) < o_.batch_size)
+      throw DataError(builder_->describe() + ": " + std::to_string(order_.size()) + " " + builder_->unit() +
+                      " per rank is less than one batch of " + std::to_string(o_.batch_size) +
+                      "; lower data.batch_size");
+    queue_.start(std::min(first_batch, batches_per_epoch()), batches_per_epoch(), [this](int64_t b) { return build(b); });
+  }
   // The next batch of the epoch, or false at its end. Rethrows a worker's error (e.g. DataError).
-  bool next(Batch& out) { return queue_.next(out); }
-  int64_t batches_per_epoch() const;
+  bool next(BatchT& out) { return queue_.next(out); }
+  int64_t batches_per_epoch() const { return batches_in(static_cast<int64_t>(order_.size()), o_.batch_size, o_.drop_last); }
   int64_t samples_per_epoch() const { return static_cast<int64_t>(order_.size()); }
 
  private:
-  Batch build(int64_t b) const;
+  BatchT build(int64_t b) const {
+    const int64_t begin = b * o_.batch_size;
+    const int64_t end = std::min<int64_t>(begin + o_.batch_size, static_cast<int64_t>(order_.size()));
+    BatchT out = builder_->build(BatchSlots{order_.data() + begin, end - begin, begin, o_.seed, epoch_});
+    out.index = b;
+    return out;
+  }
 
-  DatasetPtr data_;
-  std::shared_ptr<const ImageTransform> tf_;
+  std::shared_ptr<const BatchBuilder<BatchT>> builder_;
   LoaderOptions o_;
   std::vector<int64_t> order_;
   int64_t epoch_ = 0;
-  Prefetcher<Batch> queue_;
+  Prefetcher<BatchT> queue_;
+};
+
+// ---- images ------------------------------------------------------------------------------------------
+struct Batch {
+  torch::Tensor images;  // [B, C, S, S] float32
+  torch::Tensor labels;  // [B] int64
+  int64_t index = 0;     // batch number within the epoch
+};
+
+// Images through a per-sample transform (its generator seeded per sample), stacked.
+class ImageBatches : public BatchBuilder<Batch> {
+ public:
+  ImageBatches(DatasetPtr data, std::shared_ptr<const ImageTransform> transform)
+      : data_(std::move(data)), tf_(std::move(transform)) {}
+  int64_t size() const override { return data_->size(); }
+  std::string describe() const override { return data_->describe(); }
+  Batch build(const BatchSlots& s) const override;
+
+ private:
+  DatasetPtr data_;
+  std::shared_ptr<const ImageTransform> tf_;
+};
+
+class Loader : public BatchLoader<Batch> {
+ public:
+  Loader(DatasetPtr data, std::shared_ptr<const ImageTransform> transform, LoaderOptions opts)
+      : BatchLoader<Batch>(std::make_shared<ImageBatches>(std::move(data), std::move(transform)), opts) {}
 };
 
 }  // namespace dyt

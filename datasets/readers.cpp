@@ -1,3 +1,4 @@
+// Image data set readers: idx (MNIST family), CIFAR binary, image folders (OpenCV), synthetic; the dataset registry.
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -7,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 
+#include "datasets/audio.h"
 #include "datasets/dataset.h"
 
 namespace dyt {
@@ -260,6 +262,10 @@ Registry<DatasetType> build_dataset_registry() {
   DatasetType audio;
   audio.help = "speech: fairseq manifests <root>/train.tsv and valid.tsv (dyt data speech / dyt data manifest)";
   audio.kind = "audio";
+  audio.open_audio = [](const DatasetRequest& q) -> std::shared_ptr<const AudioDataset> {
+    if (q.root.empty()) throw DataError("audio_manifest: data.root is not set; give the folder holding the manifests");
+    return std::make_shared<AudioDataset>((std::filesystem::path(q.root) / q.manifest).string(), q.min_samples, 16000);
+  };
   r.add("audio_manifest", audio);
   r.add("synthetic", {"generated class templates plus noise (tests, benchmarks)", "", {0.5}, {0.25},
                       [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<SyntheticDataset>(q); }});

@@ -1,3 +1,4 @@
+// Image transforms after timm: crops, flips, RandAugment, normalisation, random erasing (datasets/transforms.h).
 #include "datasets/transforms.h"
 
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 // Training: crop (random-resized as timm/torchvision, or pad + random crop as for CIFAR), flip,
 // RandAugment (timm's rand-mM-mstdS-inc1), normalise, random erasing (timm, per-pixel mode).
 // Evaluation: resize the shorter side to size / crop_pct and centre-crop (only when the size
-// changes), normalise. Mixup/CutMix act on whole batches and live in the trainer.
+// changes), normalise. Mixup/CutMix act on whole batches and live in the classification task.
 // Every random choice draws from the generator passed in, which the loader seeds per sample.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "models/options.h"
+#include "core/options.h"
 
 namespace dyt {
 

@@ -1,3 +1,4 @@
+// The masked autoencoder: ViT encoder on visible patches, light decoder, masked-patch loss (models/mae.h).
 #include "models/mae.h"
 
 #include <fmt/format.h>

@@ -5,20 +5,29 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "models/norm/norm.h"
-#include "models/options.h"
-#include "models/registry.h"
+#include "core/options.h"
+#include "core/registry.h"
 
 namespace dyt {
+
+// What an image model takes and gives; the classification task needs only this of a model.
+struct ImageInput {
+  int64_t size = 0, channels = 0, classes = 0;  // images size x size x channels -> classes logits
+};
 
 struct ModelOptions {
   virtual ~ModelOptions() = default;
   virtual void visit(FieldVisitor& v) = 0;
   virtual std::unique_ptr<ModelOptions> clone() const = 0;
+  // Image models declare their input; others have none.
+  virtual std::optional<ImageInput> image_input() const { return std::nullopt; }
   NormOptions norm;
 };
 
@@ -48,6 +57,9 @@ struct ModelType {
 };
 
 const Registry<ModelType>& model_registry();
+// Adds a model type (an extension, or a test's own model). Call before any config is built: a
+// config holds options for the types registered when it was made.
+void register_model_type(const std::string& name, ModelType type);
 
 // Total number of elements over every parameter tensor (trainable or not; buffers excluded).
 int64_t count_parameters(const torch::nn::Module& m);

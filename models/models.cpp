@@ -28,10 +28,16 @@ Registry<ModelType> build_model_registry() {
 
 }  // namespace
 
-const Registry<ModelType>& model_registry() {
-  static const Registry<ModelType> registry = build_model_registry();
+namespace {
+Registry<ModelType>& mutable_model_registry() {
+  static Registry<ModelType> registry = build_model_registry();
   return registry;
 }
+}  // namespace
+
+const Registry<ModelType>& model_registry() { return mutable_model_registry(); }
+
+void register_model_type(const std::string& name, ModelType type) { mutable_model_registry().add(name, std::move(type)); }
 
 int64_t count_parameters(const torch::nn::Module& m) {
   int64_t n = 0;

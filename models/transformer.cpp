@@ -1,3 +1,4 @@
+// Transformer blocks shared by ViT, MAE and wav2vec 2.0 (models/transformer.h).
 #include "models/transformer.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The Vision Transformer classifier, timm-compatible names and init (models/vit.h).
 #include "models/vit.h"
 
 #include <fmt/format.h>

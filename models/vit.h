@@ -17,6 +17,7 @@ struct ViTOptions : ModelOptions {
   std::string global_pool = "cls";
   void visit(FieldVisitor& v) override;
   std::unique_ptr<ModelOptions> clone() const override { return std::make_unique<ViTOptions>(*this); }
+  std::optional<ImageInput> image_input() const override { return ImageInput{img_size, in_chans, num_classes}; }
 };
 
 class ViTImpl : public Classifier {

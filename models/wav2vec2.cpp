@@ -1,3 +1,4 @@
+// wav2vec 2.0 pretraining model: conv features, quantiser, Transformer, contrastive loss (models/wav2vec2.h).
 #include "models/wav2vec2.h"
 
 #include <fmt/format.h>
@@ -171,31 +172,27 @@ class ConvLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConvLayer);
 
-// Weight-normalised grouped convolution with transformers' parameter names:
-// conv.bias, conv.parametrizations.weight.original0 (g, [1, 1, K]) and .original1 (v).
-class PosConvImpl : public torch::nn::Module {
- public:
-  PosConvImpl(int64_t dim, int64_t kernel, int64_t groups, double dropout) : kernel_(kernel), groups_(groups) {
-    auto conv = register_module("conv", std::make_shared<torch::nn::Module>());
-    auto param = conv->register_module("parametrizations", std::make_shared<torch::nn::Module>());
-    auto weight = param->register_module("weight", std::make_shared<torch::nn::Module>());
-    const double std = std::sqrt(4.0 * (1.0 - dropout) / (static_cast<double>(kernel) * dim));  // fairseq
-    v = weight->register_parameter("original1", torch::randn({dim, dim / groups, kernel}) * std);
-    g = weight->register_parameter("original0", v.detach().norm(2, at::IntArrayRef{0, 1}, true).clone());
-    bias = conv->register_parameter("bias", torch::zeros({dim}));
-  }
-  Tensor forward(const Tensor& x /* [B, D, T] */) {
-    Tensor w = g * v / v.norm(2, at::IntArrayRef{0, 1}, true);
-    Tensor y = torch::conv1d(x, w.to(x.dtype()), bias.to(x.dtype()), 1, kernel_ / 2, 1, groups_);
-    if (kernel_ % 2 == 0) y = y.slice(2, 0, y.size(2) - 1);  // SamePad
-    return torch::gelu(y);
-  }
-  Tensor g, v, bias;
+}  // namespace
 
- private:
-  int64_t kernel_, groups_;
-};
-TORCH_MODULE(PosConv);
+PosConvImpl::PosConvImpl(int64_t dim, int64_t kernel, int64_t groups, double dropout) : kernel_(kernel), groups_(groups) {
+  auto conv = register_module("conv", std::make_shared<torch::nn::Module>());
+  auto param = conv->register_module("parametrizations", std::make_shared<torch::nn::Module>());
+  auto weight = param->register_module("weight", std::make_shared<torch::nn::Module>());
+  const double std = std::sqrt(4.0 * (1.0 - dropout) / (static_cast<double>(kernel) * dim));  // fairseq
+  v = weight->register_parameter("original1", torch::randn({dim, dim / groups, kernel}) * std);
+  g = weight->register_parameter("original0", v.detach().norm(2, at::IntArrayRef{0, 1}, true).clone());
+  bias = conv->register_parameter("bias", torch::zeros({dim}));
+}
+
+torch::Tensor PosConvImpl::forward(const torch::Tensor& x) {
+  Tensor w = g * v / v.norm(2, at::IntArrayRef{0, 1}, true);
+  Tensor y = torch::conv1d(x, w.to(x.dtype()), bias.to(x.dtype()), 1, kernel_ / 2, 1, groups_);
+  if (kernel_ % 2 == 0) y = y.slice(2, 0, y.size(2) - 1);  // SamePad
+  return torch::gelu(y);
+}
+
+namespace {
+
 
 class W2VAttentionImpl : public torch::nn::Module {
  public:
@@ -276,9 +273,10 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   NormFactory cf_norm = make_norm_factory(conv_norm, /*channels_first=*/true);
   auto body = register_module("wav2vec2", std::make_shared<torch::nn::Module>());
   const int64_t D = o.embed_dim, C = o.conv_dim.back();
-  body->register_parameter("masked_spec_embed", torch::rand({D}));
+  masked_spec_embed_ = body->register_parameter("masked_spec_embed", torch::rand({D}));
   auto fe = body->register_module("feature_extractor", std::make_shared<torch::nn::Module>());
   auto convs = fe->register_module("conv_layers", torch::nn::ModuleList());
+  conv_layers_ = convs;
   int64_t in = 1;
   for (size_t i = 0; i < o.conv_dim.size(); ++i) {
     const std::string mode = o.extractor_mode == "layer_norm" ? "layer" : (i == 0 ? "group" : "none");
@@ -288,17 +286,17 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   auto fp = body->register_module("feature_projection", std::make_shared<torch::nn::Module>());
   NormOptions feature_norm = o.norm;
   if (o.feature_norm == "layernorm") feature_norm.type = "layernorm";
-  fp->register_module("layer_norm", make_norm_factory(feature_norm)(C));
-  fp->register_module("projection", Linear(C, D));
+  feature_norm_ = fp->register_module("layer_norm", make_norm_factory(feature_norm)(C));
+  projection_ = fp->register_module("projection", Linear(C, D));
   auto enc = body->register_module("encoder", std::make_shared<torch::nn::Module>());
-  enc->register_module("pos_conv_embed", PosConv(D, o.pos_conv_kernel, o.pos_conv_groups, o.dropout));
-  enc->register_module("layer_norm", norm(D));
-  auto layers = enc->register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.depth; ++i) layers->push_back(EncoderLayer(o, norm));
+  pos_conv_ = enc->register_module("pos_conv_embed", PosConv(D, o.pos_conv_kernel, o.pos_conv_groups, o.dropout));
+  encoder_norm_ = enc->register_module("layer_norm", norm(D));
+  layers_ = enc->register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.depth; ++i) layers_->push_back(EncoderLayer(o, norm));
   if (o.quantize_targets)
-    register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
-  register_module("project_hid", Linear(D, o.final_dim));
-  register_module("project_q", Linear(o.quantize_targets ? o.codevectors() : C, o.final_dim));
+    quantizer_ = register_module("quantizer", GumbelQuantizer(C, o.quantizer_groups, o.quantizer_entries, o.codevectors()));
+  project_hid_ = register_module("project_hid", Linear(D, o.final_dim));
+  project_q_ = register_module("project_q", Linear(o.quantize_targets ? o.codevectors() : C, o.final_dim));
   // transformers' _init_weights: Linear ~ normal(0, 0.02) with zero bias, except the quantiser's
   // projection (normal(0, 1)), the project_* layers and the feature projection, which keep
   // PyTorch's default U(+-1/sqrt(fan_in)) as in fairseq, where only the Transformer layers get
@@ -322,10 +320,8 @@ void Wav2Vec2Impl::set_num_updates(int64_t n) {
 }
 
 std::pair<Tensor, std::vector<int64_t>> Wav2Vec2Impl::features(const Tensor& source, const Tensor& padding_mask) {
-  auto body = named_children()["wav2vec2"];
-  auto convs = body->named_children()["feature_extractor"]->named_children()["conv_layers"];
   Tensor x = source.unsqueeze(1);
-  for (const auto& m : *std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(convs)) x = m->as<ConvLayerImpl>()->forward(x);
+  for (const auto& m : *conv_layers_) x = m->as<ConvLayerImpl>()->forward(x);
   if (opts.feature_grad_mult != 1.0 && is_training())  // fairseq's GradMultiply: same value, scaled gradient
     x = x * opts.feature_grad_mult + x.detach() * (1.0 - opts.feature_grad_mult);
   std::vector<int64_t> lengths;
@@ -338,39 +334,32 @@ std::pair<Tensor, std::vector<int64_t>> Wav2Vec2Impl::features(const Tensor& sou
 }
 
 Tensor Wav2Vec2Impl::run_encoder(Tensor x, const Tensor& frame_padding) {
-  auto enc = named_children()["wav2vec2"]->named_children()["encoder"];
-  auto kids = enc->named_children();
   if (frame_padding.defined()) x = x.masked_fill(frame_padding.unsqueeze(-1), 0.0);
-  x = x + kids["pos_conv_embed"]->as<PosConvImpl>()->forward(x.transpose(1, 2)).transpose(1, 2);
-  auto final_norm = std::dynamic_pointer_cast<NormLayerImpl>(kids["layer_norm"]);
-  if (!opts.layer_norm_first) x = final_norm->forward(x);
+  x = x + pos_conv_->forward(x.transpose(1, 2)).transpose(1, 2);
+  if (!opts.layer_norm_first) x = encoder_norm_->forward(x);
   x = torch::dropout(x, opts.dropout, is_training());
-  for (const auto& layer : *std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(kids["layers"])) {
+  for (const auto& layer : *layers_) {
     if (is_training() && opts.layerdrop > 0 && torch::rand({1}).item<double>() < opts.layerdrop) continue;
     x = layer->as<EncoderLayerImpl>()->forward(x, frame_padding);
   }
-  if (opts.layer_norm_first) x = final_norm->forward(x);
+  if (opts.layer_norm_first) x = encoder_norm_->forward(x);
   return x;
 }
 
 Tensor Wav2Vec2Impl::encode(const Tensor& source) {
-  auto fp = named_children()["wav2vec2"]->named_children()["feature_projection"]->named_children();
-  Tensor f = features(source, {}).first;
-  f = std::dynamic_pointer_cast<NormLayerImpl>(fp["layer_norm"])->forward(f);
-  Tensor x = fp["projection"]->as<Linear>()->forward(f);
+  Tensor f = feature_norm_->forward(features(source, {}).first);
+  Tensor x = projection_(f);
   return run_encoder(x, {});
 }
 
 Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& padding_mask, std::mt19937_64& rng,
                                            std::optional<at::Generator> gen) {
-  auto body = named_children()["wav2vec2"];
-  auto fp = body->named_children()["feature_projection"]->named_children();
   auto [feats, lengths] = features(source, padding_mask);
   const int64_t B = feats.size(0), T = feats.size(1), C = feats.size(2);
   Tensor features_pen = feats.to(torch::kFloat).pow(2).mean();
-  feats = std::dynamic_pointer_cast<NormLayerImpl>(fp["layer_norm"])->forward(feats);
+  feats = feature_norm_->forward(feats);
   Tensor unmasked = torch::dropout(feats, opts.dropout_features, is_training());
-  Tensor x = torch::dropout(fp["projection"]->as<Linear>()->forward(feats), opts.dropout_input, is_training());
+  Tensor x = torch::dropout(projection_(feats), opts.dropout_input, is_training());
 
   // Frame padding and span masks, utterance by utterance.
   Tensor frame_padding;
@@ -382,8 +371,7 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor mask = torch::from_blob(mask_host.data(), {B, T}, torch::kUInt8).to(torch::kBool).to(x.device());
   Tensor valid = torch::from_blob(valid_host.data(), {B, T}, torch::kUInt8).to(torch::kBool).to(x.device());
   if (padding_mask.defined()) frame_padding = valid.logical_not();
-  Tensor emb = body->named_parameters(false)["masked_spec_embed"];
-  x = torch::where(mask.unsqueeze(-1), emb.to(x.dtype()).view({1, 1, -1}).expand_as(x), x);
+  x = torch::where(mask.unsqueeze(-1), masked_spec_embed_.to(x.dtype()).view({1, 1, -1}).expand_as(x), x);
   x = run_encoder(x, frame_padding);
 
   // Contrastive task on the masked frames: only they are quantised (as fairseq does), so the
@@ -392,12 +380,12 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   Tensor masked_features = unmasked.reshape({B * T, C}).index({flat_mask});       // [M, C]
   GumbelQuantizerImpl::Output q;
   if (opts.quantize_targets)
-    q = named_children()["quantizer"]->as<GumbelQuantizerImpl>()->forward(masked_features, temperature_);
+    q = quantizer_->forward(masked_features, temperature_);
   else  // continuous targets: no codebook, no diversity term, no perplexity
     q.quantized = masked_features;
-  Tensor y = named_children()["project_q"]->as<Linear>()->forward(q.quantized.to(x.dtype()))
+  Tensor y = project_q_(q.quantized.to(x.dtype()))
                  .to(torch::kFloat);                                             // [M, F] positives
-  Tensor h = named_children()["project_hid"]->as<Linear>()->forward(x).reshape({B * T, -1});
+  Tensor h = project_hid_(x).reshape({B * T, -1});
   h = h.index({flat_mask}).to(torch::kFloat);                                    // [M, F]
   std::vector<Tensor> neg_idx;
   int64_t offset = 0;

@@ -78,6 +78,19 @@ class GumbelQuantizerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GumbelQuantizer);
 
+// Weight-normalised grouped convolution with transformers' parameter names:
+// conv.bias, conv.parametrizations.weight.original0 (g, [1, 1, K]) and .original1 (v).
+class PosConvImpl : public torch::nn::Module {
+ public:
+  PosConvImpl(int64_t dim, int64_t kernel, int64_t groups, double dropout);
+  torch::Tensor forward(const torch::Tensor& x /* [B, D, T] */);
+  torch::Tensor g, v, bias;
+
+ private:
+  int64_t kernel_, groups_;
+};
+TORCH_MODULE(PosConv);
+
 class Wav2Vec2Impl : public Model {
  public:
   explicit Wav2Vec2Impl(const W2V2Options& o);
@@ -111,6 +124,13 @@ class Wav2Vec2Impl : public Model {
  private:
   torch::Tensor run_encoder(torch::Tensor x, const torch::Tensor& frame_padding);
   double temperature_;
+  // Typed handles on the submodules, registered under transformers' names (wav2vec2.encoder...).
+  torch::nn::ModuleList conv_layers_{nullptr}, layers_{nullptr};
+  NormLayer feature_norm_, encoder_norm_;
+  Linear projection_{nullptr}, project_hid_{nullptr}, project_q_{nullptr};
+  PosConv pos_conv_{nullptr};
+  GumbelQuantizer quantizer_{nullptr};
+  torch::Tensor masked_spec_embed_;
 };
 
 }  // namespace dyt

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "models/norm/dyt_op.h"
-#include "runner/cuda_timing.h"
+#include "runner/cli/cuda_timing.h"
 
 namespace {
 

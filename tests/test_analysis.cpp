@@ -6,12 +6,12 @@
 #include "models/model.h"
 #include "models/norm/norm.h"
 #include "models/vit.h"
-#include "runner/analysis.h"
-#include "runner/config.h"
-#include "runner/experiment.h"
-#include "runner/io.h"
-#include "runner/plot.h"
-#include "runner/report.h"
+#include "runner/train/norm_probes.h"
+#include "runner/experiment/config.h"
+#include "runner/experiment/experiment.h"
+#include "core/io.h"
+#include "runner/report/plot.h"
+#include "runner/report/tables.h"
 #include "test_util.h"
 
 using namespace dyt;

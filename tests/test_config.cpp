@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "models/model.h"
-#include "runner/config.h"
-#include "runner/experiment.h"
+#include "runner/experiment/config.h"
+#include "runner/experiment/experiment.h"
 #include "test_util.h"
 
 using namespace dyt;

@@ -5,9 +5,9 @@
 
 #include "models/mae.h"
 #include "models/vit.h"
-#include "runner/io.h"
-#include "runner/train.h"
-#include "runner/trainer.h"
+#include "core/io.h"
+#include "runner/train/components.h"
+#include "runner/train/loop.h"
 #include "test_util.h"
 
 using namespace dyt;

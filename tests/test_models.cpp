@@ -6,7 +6,7 @@
 #include "models/model.h"
 #include "models/transformer.h"
 #include "models/vit.h"
-#include "runner/train.h"
+#include "runner/train/components.h"
 
 using namespace dyt;
 using torch::Tensor;

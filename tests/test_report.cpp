@@ -2,7 +2,7 @@
 // as such, golden Markdown / CSV / LaTeX.
 #include <gtest/gtest.h>
 
-#include "runner/report.h"
+#include "runner/report/tables.h"
 
 using namespace dyt;
 
@@ -50,4 +50,22 @@ TEST(Table, LossMetricsAreLowerIsBetterAndBaselineDefaultsToFirstColumn) {
   EXPECT_FALSE(t.higher_is_better);
   EXPECT_EQ(t.baseline, "x");
   EXPECT_NE(render_markdown(t).find("| a | 1.50 (n=1) | 1.25 (n=1) | -0.25 |"), std::string::npos) << render_markdown(t);
+}
+
+TEST(Table, MetricDirectionComesFromTheTaskNotTheName) {
+  // A metric whose name says nothing (a word error rate): the run's summary declares it.
+  RunRecord a, b;
+  a.row = b.row = "r", a.column = "A", b.column = "B", a.status = b.status = "finished";
+  const nlohmann::json metrics = nlohmann::json::array({{{"name", "wer"}, {"display", "WER"}, {"higher_is_better", false}}});
+  a.summary = {{"best_wer", 10.0}, {"metrics", metrics}};
+  b.summary = {{"best_wer", 12.0}, {"metrics", metrics}};
+  EXPECT_EQ(metric_higher_is_better(a.summary, "best_wer"), std::optional<bool>(false));
+  EXPECT_EQ(metric_higher_is_better(a.summary, "wer"), std::optional<bool>(false));
+  EXPECT_FALSE(metric_higher_is_better(a.summary, "top1").has_value());
+  EXPECT_FALSE(build_table("t", "best_wer", "", {a, b}).higher_is_better);
+  // Without a declaration (runs from before summaries carried it): the name rule.
+  a.summary.erase("metrics"), b.summary.erase("metrics");
+  EXPECT_TRUE(build_table("t", "best_wer", "", {a, b}).higher_is_better);
+  a.summary["val_loss"] = 1.0;
+  EXPECT_FALSE(build_table("t", "val_loss", "", {a}).higher_is_better);
 }

@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "models/vit.h"
-#include "runner/io.h"
-#include "runner/train.h"
+#include "core/io.h"
+#include "runner/train/components.h"
 #include "test_util.h"
 
 using namespace dyt;

@@ -13,7 +13,7 @@
 
 #include "datasets/audio.h"
 #include "models/wav2vec2.h"
-#include "runner/train.h"
+#include "runner/train/components.h"
 #include "test_util.h"
 
 using namespace dyt;

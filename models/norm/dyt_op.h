@@ -19,7 +19,7 @@ namespace dyt {
 torch::Tensor dyt_aten(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
                        const torch::Tensor& bias, bool channels_first);
 
-// Differentiable in x, alpha, weight, bias. weight/bias may be undefined (no affine).
+// Differentiable in x, alpha, weight, bias. alpha has one element; weight and bias one per channel.
 torch::Tensor dyt_fused(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
                         const torch::Tensor& bias, bool channels_first);
 

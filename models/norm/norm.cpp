@@ -1,3 +1,4 @@
+// The norm registry and layers: LayerNorm, RMSNorm, the DyT family, Derf, DyISRU (models/norm/norm.h).
 #include "models/norm/norm.h"
 
 #include <cmath>

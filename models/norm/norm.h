@@ -21,8 +21,8 @@
 #include <memory>
 #include <string>
 
-#include "models/options.h"
-#include "models/registry.h"
+#include "core/options.h"
+#include "core/registry.h"
 
 namespace dyt {
 
@@ -62,8 +62,8 @@ class NormLayerImpl : public torch::nn::Module {
 };
 using NormLayer = std::shared_ptr<NormLayerImpl>;
 
-// Builds a norm layer over `dim` channels. channels_first: the channel axis is dim 1 (NCHW),
-// otherwise the last axis.
+// Builds a norm layer over `dim` channels (the last axis; make_norm_factory's channels_first
+// option puts it at dim 1, NCHW).
 using NormFactory = std::function<NormLayer(int64_t dim)>;
 
 struct NormType {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "runner/config.h"
-#include "runner/experiment.h"
+#include "runner/experiment/config.h"
+#include "runner/experiment/experiment.h"
 
 namespace dyt::fuzz {
 

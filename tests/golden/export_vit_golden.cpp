@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "models/vit.h"
-#include "runner/io.h"
-#include "runner/train.h"
+#include "core/io.h"
+#include "runner/train/components.h"
 
 using namespace dyt;
 

@@ -11,8 +11,8 @@
 #include <cstdio>
 
 #include "models/wav2vec2.h"
-#include "runner/io.h"
-#include "runner/train.h"
+#include "core/io.h"
+#include "runner/train/components.h"
 
 using namespace dyt;
 

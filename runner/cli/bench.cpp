@@ -1,0 +1,441 @@
+// Benchmarks (subcommands, not tests): `dyt bench norm` times the norm layers alone against a
+// plain copy of the tensor (the bandwidth reference); `dyt bench model` times whole models with
+// each norm, as the paper's efficiency table. Timings are medians of repeats after warm-up; on
+// the CPU caches are flushed between repeats so small tensors do not run from cache.
+#include <fmt/format.h>
+#include <unistd.h>
+#ifdef DYT_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include "models/norm/dyt_op.h"
+#include "models/norm/norm.h"
+#include "models/llama.h"
+#include "models/transformer.h"
+#include "models/vit.h"
+#include "runner/cli/commands.h"
+#include "runner/experiment/config.h"
+#include "runner/cli/cuda_timing.h"
+#include "runner/experiment/experiment.h"
+#include "core/io.h"
+#include "runner/train/components.h"
+
+namespace dyt {
+namespace fs = std::filesystem;
+using torch::Tensor;
+
+namespace {
+
+torch::Device bench_device(const std::string& d) {
+  if (d == "cuda") {
+    if (!torch::cuda::is_available())
+      throw ConfigError(Origin{"--device"}, "", "no CUDA device visible to LibTorch; use --device cpu");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  return torch::kCPU;
+}
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+// Evicts the tensors of the previous repeat from the caches by streaming over a buffer of
+// twice the last-level cache (CPU) or of the L2 (CUDA).
+class CacheFlusher {
+ public:
+  explicit CacheFlusher(const torch::Device& d, bool enabled) : device_(d), enabled_(enabled) {
+    if (!enabled_) return;
+    int64_t bytes = 512LL << 20;  // H200: 60 MiB of L2; the fill also keeps the GPU busy while fn is enqueued
+    if (d.is_cpu()) {
+      long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+      bytes = std::clamp<int64_t>(l3 > 0 ? 2 * l3 : (64LL << 20), 32LL << 20, 1LL << 30);
+    }
+    buf_ = torch::empty({bytes / 4}, torch::TensorOptions().dtype(torch::kFloat).device(d));
+  }
+  void flush() {
+    if (enabled_) buf_.fill_(1.0f);
+  }
+  int64_t bytes() const { return enabled_ ? buf_.numel() * 4 : 0; }
+
+ private:
+  torch::Device device_;
+  bool enabled_;
+  Tensor buf_;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+
+// Median milliseconds of fn(). CUDA with flushing: one call per sample between two CUDA events
+// recorded on the stream, L2 flushed before each (the GPU's time for fn's kernels, launch gaps
+// included only where the GPU waited for the CPU). CUDA without flushing: each sample averages
+// `inner` back-to-back calls between two synchronisations. CPU: one call per sample, caches
+// flushed first.
+double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t warmup, int64_t repeats,
+               CacheFlusher& flusher, bool flush) {
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  sync(d);
+#ifdef DYT_WITH_CUDA
+  if (d.is_cuda() && flush && flusher.bytes() > 0)
+    return median(cuda_event_samples_ms(fn, [&] { flusher.flush(); }, repeats, d.index()));
+#endif
+  const int64_t inner = d.is_cuda() ? 10 : 1;
+  std::vector<double> samples;
+  for (int64_t r = 0; r < repeats; ++r) {
+    if (flush && d.is_cpu()) flusher.flush();
+    sync(d);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t k = 0; k < inner; ++k) fn();
+    sync(d);
+    samples.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / inner);
+  }
+  return median(samples);
+}
+
+std::pair<int64_t, int64_t> parse_shape(const std::string& s) {
+  auto x = s.find('x');
+  int64_t t = 0, c = 0;
+  try {
+    if (x == std::string::npos) throw std::invalid_argument(s);
+    t = std::stoll(s.substr(0, x)), c = std::stoll(s.substr(x + 1));
+  } catch (const std::exception&) {
+    throw ConfigError(Origin{"--shape"}, "", fmt::format("'{}' is not TOKENSxCHANNELS, e.g. 12608x384", s));
+  }
+  if (t <= 0 || c <= 0) throw ConfigError(Origin{"--shape"}, "", fmt::format("'{}': sizes must be positive", s));
+  return {t, c};
+}
+
+struct NormCase {
+  std::string layer, impl;
+  std::function<Tensor(const Tensor&)> fwd;
+  std::vector<Tensor> params;
+};
+
+std::string ratio(double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? fmt::format("{:.2f}x", a / b) : "-"; }
+std::string ms(double v) { return std::isfinite(v) ? fmt::format("{:.3f}", v) : "-"; }
+
+}  // namespace
+
+int cmd_bench_norm(const BenchNormArgs& a) {
+  const torch::Device dev = bench_device(a.device);
+  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+  const auto dtype = a.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  std::vector<std::string> shapes = a.shapes;
+  if (shapes.empty()) shapes = {"12608x384", "50432x768", "32768x4096"};
+  const int64_t repeats = a.repeats > 0 ? a.repeats : (dev.is_cuda() ? 20 : 7);
+  const int64_t warmup = a.warmup > 0 ? a.warmup : 2;
+  const size_t esize = dtype == torch::kFloat ? 4 : 2;
+  CacheFlusher flusher(dev, a.flush);
+  std::printf("# dyt bench norm: %s %s, %d thread(s), DyT CPU kernels %s, median of %lld after %lld warm-up%s\n",
+              dev.str().c_str(), a.dtype.c_str(), at::get_num_threads(), dyt_cpu_isa().c_str(),
+              static_cast<long long>(repeats), static_cast<long long>(warmup),
+              a.flush ? fmt::format(", caches flushed ({} MiB){}", flusher.bytes() >> 20,
+                                    dev.is_cuda() ? ", CUDA events per call" : "").c_str()
+                      : "");
+  std::string csv = "layer,impl,device,dtype,tokens,channels,fwd_ms,fwdbwd_ms,fwd_gbps,fwdbwd_gbps\n";
+  for (const auto& s : shapes) {
+    const auto shape = parse_shape(s);  // (structured bindings cannot be captured in C++17)
+    const int64_t T = shape.first, C = shape.second;
+    auto opts = torch::TensorOptions().dtype(dtype).device(dev);
+    auto popts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
+    torch::manual_seed(0);
+    Tensor x = torch::randn({T, C}, opts);
+    Tensor dy = torch::randn({T, C}, opts);
+    Tensor w = torch::ones({C}, popts), b = torch::zeros({C}, popts), alpha = torch::full({1}, 0.5, popts);
+    // Under autocast the norm runs with bf16 activations and fp32 parameters; ATen's layer_norm
+    // wants matching dtypes, so it gets parameters in the activation dtype (as autocast would).
+    Tensor wx = w.to(dtype), bx = b.to(dtype);
+    std::vector<NormCase> cases = {
+        {"copy", "aten", [](const Tensor& t) { return t.clone(); }, {}},
+        {"layernorm", "aten", [&](const Tensor& t) { return at::layer_norm(t, {C}, wx, bx, 1e-6); }, {wx, bx}},
+        {"rmsnorm", "aten", [&](const Tensor& t) { return at::rms_norm(t, {C}, wx, 1e-6); }, {wx}},
+        {"dyt", "aten", [&](const Tensor& t) { return dyt_aten(t, alpha, w, b, false); }, {alpha, w, b}},
+    };
+    std::string why;
+    if (dyt_fused_available(dev, dtype, &why))
+      cases.push_back({"dyt", "fused", [&](const Tensor& t) { return dyt_fused(t, alpha, w, b, false); }, {alpha, w, b}});
+    else
+      std::fprintf(stderr, "note: DyT fused skipped: %s\n", why.c_str());
+    if (!a.only.empty()) {  // --only copy,layernorm,dyt/fused: keep those (the copy always, for the ratios)
+      std::vector<NormCase> kept;
+      for (auto& c : cases)
+        for (const auto& o : a.only)
+          if (c.layer == "copy" || o == c.layer || o == c.layer + "/" + c.impl) {
+            kept.push_back(c);
+            break;
+          }
+      cases = kept;
+    }
+
+    std::printf("\n## %lld x %lld (%s, %.1f MiB per tensor)\n\n", static_cast<long long>(T), static_cast<long long>(C),
+                a.dtype.c_str(), T * C * esize / 1048576.0);
+    std::printf("| layer | impl | fwd ms | fwd+bwd ms | fwd GB/s | fwd+bwd GB/s | fwd / copy | fwd / LN | fwd+bwd / LN |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    double copy_fwd = NAN, ln_fwd = NAN, ln_fb = NAN;
+    for (auto& c : cases) {
+      double f = time_ms([&] {
+        torch::NoGradGuard ng;
+        c.fwd(x);
+      }, dev, warmup, repeats, flusher, true);
+      double fb = NAN;
+      if (c.layer != "copy") {
+        Tensor xg = x.detach().requires_grad_(true);
+        for (auto& p : c.params) p.requires_grad_(true);
+        fb = time_ms([&] {
+          xg.mutable_grad() = Tensor();
+          for (auto& p : c.params) p.mutable_grad() = Tensor();
+          c.fwd(xg).backward(dy);
+        }, dev, warmup, repeats, flusher, true);
+        for (auto& p : c.params) p.requires_grad_(false), p.mutable_grad() = Tensor();
+      }
+      if (c.layer == "copy") copy_fwd = f;
+      if (c.layer == "layernorm") ln_fwd = f, ln_fb = fb;
+      const double bytes = static_cast<double>(T * C * esize);
+      const double f_gbps = 2 * bytes / (f * 1e6), fb_gbps = 5 * bytes / (fb * 1e6);
+      std::printf("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", c.layer.c_str(), c.impl.c_str(), ms(f).c_str(),
+                  ms(fb).c_str(), f_gbps, std::isfinite(fb) ? fmt::format("{:.1f}", fb_gbps).c_str() : "-",
+                  ratio(f, copy_fwd).c_str(), ratio(f, ln_fwd).c_str(), ratio(fb, ln_fb).c_str());
+      csv += fmt::format("{},{},{},{},{},{},{:.4f},{},{:.2f},{}\n", c.layer, c.impl, dev.is_cuda() ? "cuda" : "cpu",
+                         a.dtype, T, C, f, std::isfinite(fb) ? fmt::format("{:.4f}", fb) : "",
+                         f_gbps, std::isfinite(fb) ? fmt::format("{:.2f}", fb_gbps) : "");
+    }
+    std::fflush(stdout);
+  }
+  std::printf("\nGB/s counts the nominal traffic: forward reads x and writes y (2 tensors); forward+backward "
+              "adds reading x and dy and writing dx (5 tensors).\n");
+  if (!a.csv.empty()) {
+    atomic_write(a.csv, csv);
+    std::printf("CSV written to %s\n", a.csv.c_str());
+  }
+  return 0;
+}
+
+// ---- whole-model benchmark -----------------------------------------------------------------------------
+namespace {
+
+struct NormVariant {
+  std::string name;
+  NormOptions opts;
+};
+
+}  // namespace
+
+int cmd_bench_model(const BenchModelArgs& a) {
+  const torch::Device dev = bench_device(a.device);
+  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+  const bool cuda = dev.is_cuda();
+  const bool bf16 = a.dtype == "bf16";
+  std::vector<std::string> models = a.models.empty() ? std::vector<std::string>{"vit_b16", "llama7b"} : a.models;
+  const int64_t repeats = a.repeats > 0 ? a.repeats : (cuda ? 10 : 3);
+  std::vector<NormVariant> variants;
+  auto add = [&](const std::string& name, const std::string& type, const std::string& impl) {
+    NormOptions o;
+    o.type = type, o.impl = impl;
+    variants.push_back({name, o});
+  };
+  add("LayerNorm", "layernorm", "auto");
+  add("RMSNorm", "rmsnorm", "auto");
+  add("DyT aten", "dyt", "aten");
+  if (dyt_fused_available(dev, bf16 ? torch::kBFloat16 : torch::kFloat, nullptr)) add("DyT fused", "dyt", "fused");
+  CacheFlusher no_flush(dev, false);
+  const std::string setup = fmt::format("{}_{}_torch{}", cuda ? "cuda" : "cpu", a.dtype, TORCH_VERSION);
+  std::string csv = "model,norm,batch,tokens,layers,norm_fwd_ms,norm_fwdbwd_ms,model_fwd_ms,model_fwdbwd_ms,device,dtype,torch\n";
+  std::string md = fmt::format("# dyt bench model ({}, {}, LibTorch {}, {} thread(s), median of {})\n", dev.str(), a.dtype,
+                               TORCH_VERSION, at::get_num_threads(), repeats);
+  for (const auto& mname : models) {
+    if (mname != "vit_b16" && mname != "llama7b")
+      throw ConfigError(Origin{"--model"}, "", unknown_name_message("benchmark model", mname, {"llama7b", "vit_b16"}));
+    const bool vit = mname == "vit_b16";
+    const int64_t batch = vit ? (a.batch > 0 ? a.batch : (cuda ? 256 : 8)) : 1;
+    const int64_t tokens = vit ? 197 : (a.tokens > 0 ? a.tokens : (cuda ? 4096 : 512));
+    const int64_t layers = vit ? 12 : (a.layers > 0 ? a.layers : (cuda ? 32 : 2));
+    const int64_t dim = vit ? 768 : 4096;
+    const int64_t norms_per_model = vit ? 2 * layers + 1 : 2 * layers + 1;
+    md += fmt::format("\n## {} (batch {}, {} tokens, {} layers, {} norm layers)\n\n", mname, batch, tokens, layers, norms_per_model);
+    md += "| norm | norm layers fwd ms | norm layers fwd+bwd ms | model fwd ms | model fwd+bwd ms | model fwd+bwd vs LN |\n";
+    md += "|---|---:|---:|---:|---:|---:|\n";
+    double ln_model_fb = NAN;
+    for (const auto& v : variants) {
+      torch::manual_seed(0);
+      std::shared_ptr<torch::nn::Module> net;
+      std::function<Tensor(const Tensor&)> forward;
+      Tensor input;
+      if (vit) {
+        ViTOptions o;
+        o.norm = v.opts;
+        auto m = std::make_shared<ViTImpl>(o);
+        net = m;
+        forward = [m](const Tensor& x) { return m->forward(x); };
+        input = torch::randn({batch, 3, 224, 224}, torch::TensorOptions().device(dev));
+      } else {
+        NormFactory nf = make_norm_factory(v.opts);
+        auto holder = std::make_shared<torch::nn::Module>();
+        auto list = holder->register_module("layers", torch::nn::ModuleList());
+        for (int64_t i = 0; i < layers; ++i) list->push_back(LlamaBlock(dim, 32, 11008, nf));
+        auto final_norm = holder->register_module("norm", nf(dim));
+        net = holder;
+        forward = [list, final_norm](const Tensor& x) {
+          Tensor h = x;
+          for (const auto& blk : *list) h = blk->as<LlamaBlockImpl>()->forward(h);
+          return final_norm->forward(h);
+        };
+        input = torch::randn({1, tokens, dim}, torch::TensorOptions().device(dev));
+      }
+      net->to(dev);
+      // Norm layers alone: one layer's fwd (and fwd+bwd) at the model's activation shape, times
+      // the number of norm layers.
+      auto norm = make_norm_factory(v.opts)(dim);
+      norm->to(dev);
+      auto act_dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
+      Tensor act = torch::randn({batch, tokens, dim}, torch::TensorOptions().dtype(act_dtype).device(dev));
+      Tensor dact = torch::randn_like(act);
+      if (bf16 && v.opts.type != "dyt") norm->to(torch::kBFloat16);  // ATen norms want matching dtypes
+      double nf_ms = time_ms([&] {
+        torch::NoGradGuard ng;
+        norm->forward(act);
+      }, dev, 2, repeats, no_flush, false) * norms_per_model;
+      Tensor actg = act.detach().requires_grad_(true);
+      double nfb_ms = time_ms([&] {
+        actg.mutable_grad() = Tensor();
+        norm->zero_grad();
+        norm->forward(actg).backward(dact);
+      }, dev, 2, repeats, no_flush, false) * norms_per_model;
+      double mf_ms = time_ms([&] {
+        torch::NoGradGuard ng;
+        AutocastGuard ac(bf16, dev.type());
+        forward(input);
+      }, dev, 1, repeats, no_flush, false);
+      double mfb_ms = time_ms([&] {
+        net->zero_grad();
+        Tensor out;
+        {
+          AutocastGuard ac(bf16, dev.type());
+          out = forward(input);
+        }
+        out.to(torch::kFloat).square().mean().backward();
+      }, dev, 1, repeats, no_flush, false);
+      if (v.name == "LayerNorm") ln_model_fb = mfb_ms;
+      md += fmt::format("| {} | {:.2f} | {:.2f} | {:.1f} | {:.1f} | {} |\n", v.name, nf_ms, nfb_ms, mf_ms, mfb_ms, ratio(mfb_ms, ln_model_fb));
+      csv += fmt::format("{},{},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{},{},{}\n", mname, v.name, batch, tokens, layers, nf_ms,
+                         nfb_ms, mf_ms, mfb_ms, cuda ? "cuda" : "cpu", a.dtype, TORCH_VERSION);
+      std::printf("%s %s: norm fwd %.2f ms, norm fwd+bwd %.2f ms, model fwd %.1f ms, model fwd+bwd %.1f ms\n",
+                  mname.c_str(), v.name.c_str(), nf_ms, nfb_ms, mf_ms, mfb_ms);
+      std::fflush(stdout);
+    }
+  }
+  const fs::path dir = a.out_dir.empty() ? suite_home() / "results" / "bench" : fs::path(a.out_dir);
+  atomic_write(dir / ("model_" + setup + ".csv"), csv);
+  atomic_write(dir / ("model_" + setup + ".md"), md);
+  std::printf("\n%s\nwritten to %s/model_%s.{csv,md}\n", md.c_str(), dir.c_str(), setup.c_str());
+  return 0;
+}
+
+// ---- training throughput ----------------------------------------------------------------------------
+// Images per second and peak GPU memory of full training steps (forward under autocast, loss,
+// backward, the suite's AdamW with the recipe's parameter groups), as timm's train benchmark
+// measures them: random images and labels already on the device, so the input pipeline is out.
+int cmd_bench_train(const BenchTrainArgs& a) {
+  const torch::Device dev = bench_device(a.device);
+  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+  const bool cuda = dev.is_cuda();
+  const bool bf16 = a.dtype == "bf16";
+  const int64_t batch = a.batch > 0 ? a.batch : (cuda ? 256 : 8);
+  const int64_t steps = a.steps > 0 ? a.steps : (cuda ? 30 : 3);
+  const int64_t warmup = a.warmup >= 0 ? a.warmup : (cuda ? 10 : 1);
+  std::vector<std::string> norms = a.norms.empty() ? std::vector<std::string>{"layernorm", "dyt"} : a.norms;
+  const std::string setup = fmt::format("{}_{}_torch{}", cuda ? "cuda" : "cpu", a.dtype, TORCH_VERSION);
+  std::string md = fmt::format(
+      "# dyt bench train: {} ({}), batch {}, {} autocast, AdamW ({}), {} timed steps after {} warm-up, LibTorch {}\n\n"
+      "| norm | impl | ms / step | images/s | peak GiB | vs LayerNorm |\n|---|---|---:|---:|---:|---:|\n",
+      a.model, dev.str(), batch, bf16 ? "bf16" : "no", cuda ? "fused multi-tensor kernel" : "per-parameter ops", steps,
+      warmup, TORCH_VERSION);
+  std::string csv = "model,norm,impl,batch,ms_per_step,images_per_s,peak_gib,device,dtype,torch\n";
+  double ln_ips = NAN;
+  for (const auto& spec : norms) {
+    // "dyt" = the layer with the fused kernel; "dyt:aten" = the same layer as tensor ops.
+    const auto colon = spec.find(':');
+    NormOptions no;
+    no.type = spec.substr(0, colon);
+    no.impl = colon == std::string::npos ? "auto" : spec.substr(colon + 1);
+    std::vector<std::string> sets = {"norm.type=" + no.type, "norm.impl=" + no.impl};
+    auto model = build_model_preset(a.model, sets);
+    auto* clf = dynamic_cast<ViTImpl*>(model.get());
+    if (!clf) throw ConfigError(Origin{"--model"}, "", "'" + a.model + "' is not a ViT classifier preset (vit_*)");
+    model->to(dev);
+    model->train();
+    OptimOptions oo;
+    Optimizer opt(oo, make_param_groups(*model, oo.weight_decay, 1.0));
+    const ViTOptions& in = clf->opts;
+    torch::manual_seed(0);
+    Tensor images = torch::randn({batch, in.in_chans, in.img_size, in.img_size}, torch::TensorOptions().device(dev));
+    Tensor labels = torch::randint(in.num_classes, {batch}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+    auto step = [&] {
+      opt.zero_grad();
+      Tensor loss;
+      {
+        AutocastGuard ac(bf16, dev.type());
+        loss = torch::nn::functional::cross_entropy(clf->forward(images).to(torch::kFloat), labels);
+      }
+      loss.backward();
+      opt.step(1e-4);
+    };
+    for (int64_t i = 0; i < warmup; ++i) step();
+    sync(dev);
+#ifdef DYT_WITH_CUDA
+    if (cuda) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index());
+#endif
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i) step();
+    sync(dev);
+    const double ms_step = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
+    double peak_gib = NAN;
+#ifdef DYT_WITH_CUDA
+    if (cuda) {
+      auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index());
+      peak_gib = st.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak / 1073741824.0;
+    }
+#endif
+    if (!a.profile_dir.empty()) {
+      // A Kineto trace (Chrome JSON, as torch.profiler writes) of a few more steps, for
+      // scripts/trace_kernels.py to set kernel by kernel beside timm's.
+      namespace prof = torch::profiler::impl;
+      std::set<prof::ActivityType> acts = {prof::ActivityType::CPU};
+      if (cuda) acts.insert(prof::ActivityType::CUDA);
+      torch::autograd::profiler::prepareProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), acts);
+      torch::autograd::profiler::enableProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), acts);
+      for (int i = 0; i < 3; ++i) step();
+      sync(dev);
+      auto result = torch::autograd::profiler::disableProfiler();
+      fs::create_directories(a.profile_dir);
+      const fs::path trace = fs::path(a.profile_dir) / fmt::format("trace_dyt_{}_{}.json", no.type, no.impl);
+      result->save(trace.string());
+      std::printf("profile of 3 steps written to %s\n", trace.c_str());
+    }
+    const double ips = batch * 1000.0 / ms_step;
+    if (no.type == "layernorm") ln_ips = ips;
+    md += fmt::format("| {} | {} | {:.1f} | {:.0f} | {} | {} |\n", no.type, no.impl, ms_step, ips,
+                      std::isfinite(peak_gib) ? fmt::format("{:.1f}", peak_gib) : "-", ratio(ips, ln_ips));
+    csv += fmt::format("{},{},{},{},{:.3f},{:.1f},{},{},{},{}\n", a.model, no.type, no.impl, batch, ms_step, ips,
+                       std::isfinite(peak_gib) ? fmt::format("{:.3f}", peak_gib) : "", cuda ? "cuda" : "cpu", a.dtype,
+                       TORCH_VERSION);
+    std::printf("%s %s/%s: %.1f ms/step, %.0f images/s, peak %s GiB\n", a.model.c_str(), no.type.c_str(),
+                no.impl.c_str(), ms_step, ips, std::isfinite(peak_gib) ? fmt::format("{:.1f}", peak_gib).c_str() : "-");
+    std::fflush(stdout);
+  }
+  md += "\nimages/s = batch / (wall time of the timed steps / steps); peak = the caching allocator's peak of\n"
+        "allocated bytes over the timed steps (parameters, optimizer state, activations).\n";
+  const fs::path dir = a.out_dir.empty() ? suite_home() / "results" / "bench" : fs::path(a.out_dir);
+  atomic_write(dir / ("train_" + a.model + "_" + setup + ".csv"), csv);
+  atomic_write(dir / ("train_" + a.model + "_" + setup + ".md"), md);
+  std::printf("\n%s\nwritten to %s/train_%s_%s.{csv,md}\n", md.c_str(), dir.c_str(), a.model.c_str(), setup.c_str());
+  return 0;
+}
+
+}  // namespace dyt

@@ -1,0 +1,243 @@
+// The `dyt` subcommands other than bench: list, config, model, run, table, plot, env, data.
+#include "runner/cli/commands.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <opencv2/core.hpp>
+#include <set>
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "datasets/audio.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+#include "runner/experiment/config.h"
+#include "runner/cli/env.h"
+#include "runner/experiment/experiment.h"
+#include "core/io.h"
+#include "runner/report/index.h"
+#include "runner/run/executor.h"
+#include "runner/report/plot.h"
+#include "runner/report/tables.h"
+#include "runner/tasks/task.h"
+#include "runner/train/components.h"
+
+namespace dyt {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::vector<std::string> list_presets() {
+  std::vector<std::string> out;
+  const fs::path dir = suite_home() / "configs" / "models";
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".yaml") out.push_back(e.path().stem().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+int cmd_list(const std::string& what) {
+  auto section = [](const std::string& title) { std::printf("%s:\n", title.c_str()); };
+  const bool all = what.empty() || what == "all";
+  if (all || what == "experiments") {
+    section("experiments (dyt run NAME)");
+    for (const auto& e : list_experiments()) {
+      std::string desc;
+      try {
+        YAML::Node d = load_config(suite_home() / "experiments" / (e + ".yaml")).at("description");
+        if (d.IsDefined() && d.IsScalar()) desc = d.Scalar();
+      } catch (const std::exception&) {
+        desc = "(config does not load; see dyt config " + e + ")";
+      }
+      std::printf("  %-34s %s\n", e.c_str(), desc.c_str());
+    }
+  }
+  if (all || what == "models") {
+    section("model types (model.type)");
+    for (const auto& [name, t] : model_registry().entries()) std::printf("  %-34s %s\n", name.c_str(), t.help.c_str());
+    section("model presets (dyt model NAME; configs/models/NAME.yaml)");
+    for (const auto& p : list_presets()) std::printf("  %s\n", p.c_str());
+  }
+  if (all || what == "norms") {
+    section("norms (model.norm.type)");
+    for (const auto& [name, t] : norm_registry().entries()) std::printf("  %-34s %s\n", name.c_str(), t.help.c_str());
+  }
+  if (all || what == "datasets") {
+    section("datasets (data.dataset)");
+    for (const auto& [name, t] : dataset_registry().entries())
+      std::printf("  %-34s %s%s\n", name.c_str(), t.help.c_str(),
+                  t.default_root.empty() ? "" : (" [default root " + t.default_root + "]").c_str());
+  }
+  if (all || what == "tasks") {
+    section("tasks (task)");
+    for (const auto& [name, t] : task_registry().entries()) std::printf("  %-34s %s\n", name.c_str(), t.help.c_str());
+  }
+  if (what == "keys") {
+    section("config keys (key, type, default, help)");
+    ExperimentConfig cfg;
+    std::printf("%s", describe_config([&](FieldVisitor& v) { cfg.visit(v); }).c_str());
+  }
+  static const std::vector<std::string> kinds{"all", "experiments", "models", "norms", "datasets", "tasks", "keys"};
+  if (!what.empty() && std::find(kinds.begin(), kinds.end(), what) == kinds.end())
+    throw ConfigError(Origin{"command line"}, "", unknown_name_message("list", what, kinds));
+  return 0;
+}
+
+int cmd_config(const std::string& experiment, const std::vector<std::string>& sets, const std::vector<std::string>& variants) {
+  Experiment e = load_experiment(experiment);
+  PlanRequest req;
+  req.sets = sets, req.variants = variants, req.out = suite_home() / "results";
+  std::vector<RunSpec> runs = plan_runs(e, req);
+  std::set<std::pair<std::string, std::string>> shown;
+  for (const auto& r : runs) {
+    if (!shown.insert({r.variant, r.stage}).second) continue;  // seeds differ only in `seed`
+    const ExperimentConfig& c = r.config;
+    std::printf("--- # %s, variant %s%s (seed %lld shown)\n# one process: total batch %lld (%lld x %lld accumulated), "
+                "peak lr %.4g; with N processes the total is N times the batch per process unless "
+                "data.total_batch_size fixes it\n%s",
+                e.name.c_str(), r.variant.c_str(), r.stage.empty() ? "" : (", stage " + r.stage).c_str(),
+                static_cast<long long>(r.seed), static_cast<long long>(total_batch(c)),
+                static_cast<long long>(c.data.batch_size), static_cast<long long>(accumulation_steps(c)),
+                effective_lr(c), r.resolved_yaml.c_str());
+  }
+  return 0;
+}
+
+ModelPtr build_model_preset(const std::string& preset, const std::vector<std::string>& sets) {
+  fs::path file = preset;
+  if (!(file.extension() == ".yaml" && fs::exists(file))) file = suite_home() / "configs" / "models" / (preset + ".yaml");
+  if (!fs::exists(file)) {
+    auto known = list_presets();
+    std::string msg = fmt::format("no model preset '{}' (looked for {})", preset, file.string());
+    std::string near = nearest_name(preset, known);
+    if (!near.empty()) msg += fmt::format("; did you mean '{}'?", near);
+    throw ConfigError(Origin{"command line"}, "", msg + "; known: " + join(known));
+  }
+  ConfigTree tree = load_config(file);
+  for (auto s : sets) apply_override(tree, s.rfind("model.", 0) == 0 ? s : "model." + s);
+  ExperimentConfig cfg;
+  std::vector<std::string> others;
+  for (const auto& kv : tree.root)
+    if (kv.first.Scalar() != "model") others.push_back(kv.first.Scalar());
+  decode_config(tree, [&](FieldVisitor& v) { cfg.visit_model(v); }, others);
+  return model_registry().get(cfg.model_type).build(cfg.model());
+}
+
+int cmd_model(const std::string& preset, const std::vector<std::string>& sets) {
+  torch::NoGradGuard no_grad;
+  ModelPtr m = build_model_preset(preset, sets);
+  std::printf("%s\n", m->summary().c_str());
+  std::printf("norm layers: %zu\n", norm_layers(*m).size());
+  std::printf("parameters: %lld\n", static_cast<long long>(count_parameters(*m)));
+  return 0;
+}
+
+int cmd_env(const std::vector<std::string>& argv) {
+  std::printf("%s", format_environment(environment_info(true, argv)).c_str());
+  return 0;
+}
+
+int cmd_run(const RunArgs& a) {
+  Experiment e = load_experiment(a.experiment);
+  PlanRequest req;
+  req.sets = a.sets;
+  if (!a.device.empty()) req.sets.push_back("run.device=" + a.device);
+  if (a.max_steps >= 0) req.sets.push_back("train.max_steps=" + std::to_string(a.max_steps));
+  if (a.threads >= 0) req.sets.push_back("run.threads=" + std::to_string(a.threads));
+  req.variants = a.variants;
+  req.seeds = a.seeds;
+  req.out = a.out.empty() ? suite_home() / "results" : fs::path(a.out);
+  std::vector<RunSpec> runs = plan_runs(e, req);  // every config problem of every run, at once
+
+  ExecuteOptions o;
+  o.force = a.force, o.wait_s = a.wait_s, o.argv = a.argv;
+  o.resume_command = "dyt run " + a.experiment + (a.out.empty() ? "" : " --out " + a.out);
+  const ExecuteReport rep = execute_runs(e, runs, o);
+  if (rep.interrupted) return 130;
+  if (rep.done > 0) {
+    std::string table = write_experiment_table(e, runs, req.out);  // the plan that ran, not a re-read by name
+    std::printf("\n%s\n(written to %s/table.{md,csv,tex}; `dyt plot %s` draws its curves)\n", table.c_str(),
+                (req.out / e.name).c_str(), e.name.c_str());
+    write_results_index(req.out);
+  }
+  if (rep.diverged)
+    std::fprintf(stderr, "%lld run(s) diverged; they appear as 'diverged @ step N' in the table\n",
+                 static_cast<long long>(rep.diverged));
+  if (rep.skipped)
+    std::fprintf(stderr, "%lld run(s) skipped because another process holds them; run again later\n",
+                 static_cast<long long>(rep.skipped));
+  return 0;
+}
+
+int cmd_table(const std::vector<std::string>& experiments, const std::string& out, bool paper) {
+  const fs::path root = out.empty() ? suite_home() / "results" : fs::path(out);
+  if (experiments.empty() && !paper)
+    throw ConfigError(Origin{"command line"}, "", "name one or more experiments, or give --paper for the paper's tables");
+  for (const auto& e : experiments) {
+    std::string md = write_experiment_table(e, root);
+    std::printf("%s\n(written to %s/table.{md,csv,tex})\n\n", md.c_str(), (root / e).c_str());
+  }
+  if (paper) {
+    std::printf("%s", write_paper_tables(root, suite_home() / "configs" / "paper" / "tables.yaml").c_str());
+    std::printf("(written to %s/paper/tables.{md,csv,tex})\n", root.c_str());
+  }
+  std::printf("index: %s\n", write_results_index(root).c_str());
+  return 0;
+}
+
+int cmd_plot(const std::vector<std::string>& experiments, const std::string& out) {
+  const fs::path root = out.empty() ? suite_home() / "results" : fs::path(out);
+  for (const auto& e : experiments) {
+    std::string note;
+    auto files = plot_experiment(e, root, &note);
+    for (const auto& f : files)
+      std::printf("%s %s\n", f.rendered ? "plotted" : "script ", (f.rendered ? f.png : f.gp).c_str());
+    if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
+  std::printf("index: %s\n", write_results_index(root).c_str());
+  return 0;
+}
+
+int cmd_data_speech(const SpeechArgs& a) {
+  SpeechCorpusOptions o;
+  o.hours = a.hours, o.seed = static_cast<uint64_t>(a.seed), o.jobs = static_cast<int>(a.jobs);
+  o.valid_percent = a.valid_percent, o.word_list = a.words;
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO);
+  double last_print = -1;
+  SpeechCorpusReport r = synthesize_speech_corpus(a.out, o, [&](double have, double want) {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double eta = have > 0 ? el * (want - have) / have : NAN;
+    if (!tty && el - last_print < 10) return;
+    last_print = el;
+    std::fprintf(stderr, tty ? "\r\033[K[speech] %.0f / %.0f s of audio (%.0f%%), ETA %s" : "[speech] %.0f / %.0f s of audio (%.0f%%), ETA %s\n",
+                 have, want, 100.0 * have / want, format_duration(eta).c_str());
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("%s: %lld utterances, %.3f h of 16 kHz speech; train.tsv %lld, valid.tsv %lld\n", a.out.c_str(),
+              static_cast<long long>(r.utterances), r.seconds / 3600.0, static_cast<long long>(r.train),
+              static_cast<long long>(r.valid));
+  return 0;
+}
+
+int cmd_data_manifest(const ManifestArgs& a) {
+  ScanOptions o;
+  o.ext = a.ext, o.valid_percent = a.valid_percent, o.seed = static_cast<uint64_t>(a.seed);
+  auto [train, valid] = scan_audio_tree(a.root, a.out, o);
+  std::printf("%s: train.tsv %lld files, valid.tsv %lld files (root %s)\n", a.out.c_str(), static_cast<long long>(train),
+              static_cast<long long>(valid), a.root.c_str());
+  return 0;
+}
+
+}  // namespace dyt

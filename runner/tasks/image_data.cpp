@@ -1,0 +1,67 @@
+// Opens an image data set's splits for the image tasks: checks, transforms, loaders (image_data.h).
+#include "runner/tasks/image_data.h"
+
+#include <fmt/format.h>
+
+namespace dyt {
+
+bool use_bf16(const ExperimentConfig& cfg, const torch::Device& device) {
+  return device.is_cuda() ? cfg.train.precision != "fp32" : cfg.train.precision == "bf16";
+}
+
+ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
+                          int64_t world, uint64_t seed) {
+  const DatasetType& dtype = dataset_registry().get(cfg.data.dataset);
+  if (dtype.kind != "image")
+    throw ConfigError(Origin{}, "data.dataset",
+                      fmt::format("'{}' holds {}, not images; task {} needs an image data set", cfg.data.dataset, dtype.kind, cfg.task));
+  DatasetRequest req;
+  req.root = cfg.data.root.empty() ? dtype.default_root : resolve_data_path(cfg.data.root).string();
+  if (req.root.empty() && cfg.data.dataset != "synthetic")
+    throw ConfigError(Origin{}, "data.root",
+                      fmt::format("data set '{}' has no default location; set data.root (e.g. --set data.root=/path)",
+                                  cfg.data.dataset));
+  req.synthetic_classes = cfg.data.synthetic_classes, req.synthetic_image = cfg.data.synthetic_image;
+  req.synthetic_channels = cfg.data.synthetic_channels;
+  req.split = "train";
+  req.synthetic_size = cfg.data.synthetic_size;
+  DatasetPtr train_set = subset(dtype.open(req), cfg.data.train_subset);
+  req.split = "val";
+  req.synthetic_size = std::max<int64_t>(cfg.data.synthetic_size / 4, 1);
+  DatasetPtr val_set = subset(dtype.open(req), cfg.data.val_subset);
+
+  ImageData d;
+  d.image_size = cfg.data.image_size > 0 ? cfg.data.image_size : train_set->native_size();
+  if (d.image_size <= 0)
+    throw ConfigError(Origin{}, "data.image_size", "the images of " + train_set->describe() + " vary in size; set data.image_size");
+  if (d.image_size != model_img_size)
+    throw ConfigError(Origin{}, "model.img_size",
+                      fmt::format("the model expects {} px images but the data are {} px; set model.img_size: {} or "
+                                  "data.image_size: {}",
+                                  model_img_size, d.image_size, d.image_size, model_img_size));
+  d.channels = train_set->channels();
+  if (model_in_chans != d.channels)
+    throw ConfigError(Origin{}, "model.in_chans",
+                      fmt::format("the data have {} channel(s) but model.in_chans is {}; set model.in_chans: {}",
+                                  d.channels, model_in_chans, d.channels));
+  d.num_classes = train_set->num_classes();
+  const auto mean = cfg.data.mean.empty() ? dtype.mean : cfg.data.mean;
+  const auto stdv = cfg.data.std.empty() ? dtype.std : cfg.data.std;
+  auto train_tf = std::make_shared<ImageTransform>(cfg.data.augment, true, d.image_size, d.channels, mean, stdv);
+  auto eval_tf = std::make_shared<ImageTransform>(cfg.data.augment, false, d.image_size, d.channels, mean, stdv);
+  LoaderOptions lo;
+  lo.batch_size = cfg.data.batch_size, lo.workers = cfg.data.workers, lo.prefetch = cfg.data.prefetch;
+  lo.seed = seed, lo.rank = rank, lo.world = world;
+  d.train = std::make_unique<Loader>(train_set, train_tf, lo);
+  d.train->start_epoch(0);
+  lo.shuffle = false, lo.drop_last = false;
+  lo.batch_size = cfg.data.eval_batch_size > 0 ? cfg.data.eval_batch_size : cfg.data.batch_size;
+  d.val = std::make_unique<Loader>(val_set, eval_tf, lo);
+  d.val_set = val_set;
+  d.mean = mean.size() == 1 ? std::vector<double>(d.channels, mean[0]) : mean;
+  d.std = stdv.size() == 1 ? std::vector<double>(d.channels, stdv[0]) : stdv;
+  d.description = train_set->describe();
+  return d;
+}
+
+}  // namespace dyt

@@ -1,0 +1,28 @@
+// Image data for the image tasks (classification, MAE): opens the configured data set's train
+// and val splits, checks them against the model's input (size, channels), and builds the
+// transforms and loaders.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "datasets/loader.h"
+#include "runner/experiment/experiment.h"
+
+namespace dyt {
+
+struct ImageData {
+  std::unique_ptr<Loader> train, val;
+  DatasetPtr val_set;
+  int64_t num_classes = 0, image_size = 0, channels = 0;
+  std::vector<double> mean, std;  // the normalisation applied (per channel)
+  std::string description;
+};
+
+ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
+                          int64_t world, uint64_t seed);
+
+// bf16 autocast: on CUDA unless train.precision is fp32; on CPU only when asked (bf16).
+bool use_bf16(const ExperimentConfig& cfg, const torch::Device& device);
+
+}  // namespace dyt

@@ -1,0 +1,71 @@
+// The Task interface's shared setup path and the task registry.
+#include "runner/tasks/task.h"
+
+#include <fmt/format.h>
+
+#include "runner/tasks/image_data.h"
+#include "runner/train/components.h"
+#include "runner/train/loop.h"
+
+namespace dyt {
+using json = nlohmann::json;
+
+json to_json(const std::vector<MetricInfo>& metrics) {
+  json out = json::array();
+  for (const auto& m : metrics)
+    out.push_back({{"name", m.name}, {"display", m.display}, {"higher_is_better", m.higher_is_better}});
+  return out;
+}
+
+Task::Task(RunContext& ctx)
+    : ctx_(ctx), spec_(ctx.spec), cfg_(ctx.spec.config), device_(ctx.device), bf16_(use_bf16(cfg_, ctx.device)) {}
+
+Task::~Task() = default;
+
+void Task::finalize(json&) { save_final_weights(spec_.dir, *model_, ema_.get()); }
+
+RunResult Task::run() {
+  // The order is part of a run's identity: data first (its own seeds), then the model's random
+  // initialisation from the run's seed, init:, the device, the EMA copy, the optimizer.
+  open_data();
+  torch::manual_seed(static_cast<uint64_t>(spec_.seed));
+  const ModelType& type = model_registry().get(cfg_.model_type);
+  model_ = type.build(cfg_.model());
+  check_model(*model_);
+  json init_report = initialise_from(ctx_, *model_);
+  model_->to(device_);
+  if (uses_ema() && cfg_.train.ema) {
+    ema_ = type.build(cfg_.model());
+    ema_->to(device_);
+    update_ema(*ema_, *model_, 0.0);
+    ema_->eval();
+  }
+  opt_ = std::make_unique<Optimizer>(cfg_.optim,
+                                     make_param_groups(*model_, cfg_.optim.weight_decay, cfg_.optim.layer_decay));
+  json summary = {{"experiment", spec_.experiment}, {"variant", spec_.variant}, {"seed", spec_.seed},
+                  {"params", count_parameters(*model_)}, {"data", data_description()}};
+  if (!init_report.is_null()) summary["init"] = init_report;
+  return run_training_loop(ctx_, *this, summary);
+}
+
+// ---- registry ------------------------------------------------------------------------------------
+namespace {
+Registry<TaskType> build_task_registry() {
+  Registry<TaskType> r("task");
+  r.add("classification", {"supervised image classification (top-1/top-5) of any model that declares its image "
+                           "input; fine-tuning / linear probing with init:",
+                           make_classification_task});
+  r.add("mae", {"masked-autoencoder pretraining (masked-patch MSE); writes a reconstruction grid", make_mae_task});
+  r.add("wav2vec2", {"wav2vec 2.0 self-supervised speech pretraining (contrastive loss in bits)", make_wav2vec2_task});
+  return r;
+}
+}  // namespace
+
+const Registry<TaskType>& task_registry() {
+  static const Registry<TaskType> registry = build_task_registry();
+  return registry;
+}
+
+RunResult run_task(RunContext& ctx) { return task_registry().get(ctx.spec.config.task).make(ctx)->run(); }
+
+}  // namespace dyt

@@ -1,0 +1,145 @@
+// Pieces every training task shares: parameter groups (no weight decay on 1-D parameters,
+// layer-wise lr decay), AdamW / SGD with named state, the warm-up + cosine schedule, EMA,
+// autocast, checkpoints (everything needed to resume bit-identically), metrics and progress.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "runner/experiment/experiment.h"
+#include "core/io.h"
+
+namespace dyt {
+
+struct ParamGroup {
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> params;
+  double weight_decay = 0.0;
+  double lr_scale = 1.0;
+};
+
+// timm's param_groups_weight_decay (+ layer decay): parameters with ndim <= 1, names ending in
+// ".bias" and the model's no_weight_decay() list get no decay. With layer_decay < 1 each layer
+// id gets lr_scale = layer_decay^(num_layers - 1 - id).
+std::vector<ParamGroup> make_param_groups(const Model& model, double weight_decay, double layer_decay);
+
+class Optimizer {
+ public:
+  Optimizer(const OptimOptions& o, std::vector<ParamGroup> groups);
+  // One update with peak-relative learning rate `lr` (each group scales it by its lr_scale).
+  void step(double lr);
+  void zero_grad();
+  int64_t steps() const { return steps_; }
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  std::vector<NamedTensor> state() const;  // "optim.exp_avg.<param>", ...
+  // The fused AdamW kernel runs for fp32 CUDA parameters; this makes CPU parameters use it too
+  // (ATen has it on both), so that tests can compare it with the per-parameter update.
+  void force_fused(bool on) { force_fused_ = on; }
+  void load_state(const SafeTensorsFile& f);
+
+ private:
+  OptimOptions o_;
+  std::vector<ParamGroup> groups_;
+  std::vector<std::vector<torch::Tensor>> m_, v_;  // per group, per parameter
+  int64_t steps_ = 0;
+  torch::Tensor step_t_;  // steps_ on the parameters' device, read by the fused AdamW kernel
+  bool force_fused_ = false;
+  // AdamW on CUDA through ATen's fused multi-tensor kernel (torch.optim.AdamW(fused=True)): one
+  // launch per group instead of seven per parameter. Same update; returns false when not usable.
+  bool fused_adamw_step(double lr_peak);
+};
+
+// Learning rate at a (fractional) epoch: linear warm-up from 0, then cosine/linear/constant to
+// min_lr at the end of the schedule (MAE / ConvNeXt per-step form). With schedule.total_steps /
+// warmup_steps set, lengths are in updates and `steps_per_epoch` converts them.
+double scheduled_lr(const ScheduleOptions& s, double peak, double epoch, double steps_per_epoch = 1.0);
+// Schedule length in updates.
+int64_t schedule_steps(const ScheduleOptions& s, int64_t steps_per_epoch);
+
+// Global L2 norm of the gradients; clips them to max_norm when max_norm > 0.
+double grad_norm_and_clip(const std::vector<torch::Tensor>& params, double max_norm);
+
+// ema = decay * ema + (1 - decay) * model, for parameters; buffers copied.
+void update_ema(torch::nn::Module& ema, const torch::nn::Module& model, double decay);
+
+// Parameters and buffers with their dotted names (timm / HF state-dict keys).
+std::vector<NamedTensor> state_dict(const torch::nn::Module& m, const std::string& prefix = "");
+// Copies tensors named prefix + <name> into the module. strict: every parameter and buffer must
+// be present. Returns the names that were loaded.
+std::vector<std::string> load_state_dict(torch::nn::Module& m, const SafeTensorsFile& f, const std::string& prefix,
+                                         bool strict);
+
+// bf16 autocast on CUDA while alive (no-op when disabled).
+class AutocastGuard {
+ public:
+  AutocastGuard(bool enabled, torch::DeviceType device);
+  ~AutocastGuard();
+
+ private:
+  bool enabled_;
+  torch::DeviceType device_;
+  bool prev_;
+};
+
+struct TrainState {
+  int64_t step = 0;         // optimizer steps done
+  int64_t epoch = 0;        // current epoch
+  int64_t batch = 0;        // batches of `epoch` consumed
+  double wall_s = 0.0;      // training time before this process
+  int64_t metrics_lines = 0;  // lines of metrics.jsonl that belong to this state
+  nlohmann::json extra = nlohmann::json::object();  // task-specific (best metrics, ...)
+};
+
+// <dir>/checkpoints/step_<N>.safetensors: model, EMA, optimizer, RNG states and TrainState in
+// the metadata. Written atomically; only the newest `keep` are kept.
+void save_checkpoint(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema,
+                     const Optimizer& opt, const TrainState& state, int64_t keep);
+// Loads the newest readable checkpoint; false when there is none.
+bool load_latest_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model, torch::nn::Module* ema,
+                            Optimizer& opt, TrainState& state, std::string* loaded_from = nullptr);
+
+// metrics.jsonl: one JSON object per line. A checkpoint records how many lines it covers, so
+// a resumed run drops the lines of the work it redoes and the file never holds duplicates.
+class MetricsLog {
+ public:
+  explicit MetricsLog(std::filesystem::path path) : path_(std::move(path)) {}
+  void write(const nlohmann::json& j, bool sync = false) {
+    append_jsonl(path_, j, sync);
+    ++lines_;
+  }
+  // Keeps the first `lines` lines (resume), or none (fresh start).
+  void keep_first(int64_t lines);
+  int64_t lines() const { return lines_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  int64_t lines_ = 0;
+};
+
+// A live status line on a terminal (\r-updated), plain lines every `plain_every_s` otherwise.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total_steps, int64_t start_step);
+  void update(int64_t step, const std::string& fields);
+  void line(const std::string& text);  // a permanent line (epoch results, messages)
+  void finish();
+
+ private:
+  std::string label_;
+  int64_t total_, start_;
+  bool tty_;
+  std::chrono::steady_clock::time_point t0_, last_;
+  bool dirty_ = false;
+};
+
+std::string format_duration(double seconds);
+
+}  // namespace dyt

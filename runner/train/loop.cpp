@@ -1,0 +1,407 @@
+// The training loop and its standard hooks (runner/train/loop.h).
+#include "runner/train/loop.h"
+
+#include "runner/run/run_folder.h"
+#include "runner/train/norm_probes.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <cmath>
+
+namespace dyt {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using torch::Tensor;
+
+json initialise_from(const RunContext& ctx, torch::nn::Module& model) {
+  const InitOptions& init = ctx.spec.config.init;
+  json report;
+  if (!init.from_stage.empty() || !init.checkpoint.empty()) {
+    fs::path file = init.checkpoint;
+    if (!init.from_stage.empty()) {
+      const auto& stages = ctx.spec.stages;
+      if (std::find(stages.begin(), stages.end(), init.from_stage) == stages.end()) {
+        report = {{"from_stage", init.from_stage}, {"skipped", "this variant does not run that stage: trained from scratch"}};
+      } else {
+        file = RunFolder{ctx.spec.dir}.stage(init.from_stage).weights();
+        if (!fs::exists(file))
+          throw IoError(fmt::format("{}: stage '{}' has no final weights; run it first (dyt run runs stages in order)",
+                                    file.string(), init.from_stage));
+      }
+    } else if (!fs::exists(file)) {
+      throw IoError(fmt::format("{}: init.checkpoint not found", file.string()));
+    }
+    if (report.is_null()) {
+      SafeTensorsFile f = read_safetensors(file);
+      torch::NoGradGuard ng;
+      std::vector<std::string> loaded, missing, mismatched;
+      auto excluded = [&](const std::string& name) {
+        for (const auto& p : init.exclude)
+          if (name.rfind(p, 0) == 0) return true;
+        return false;
+      };
+      auto visit = [&](const std::string& name, torch::Tensor t) {
+        if (excluded(name)) return;
+        const torch::Tensor* src = f.find(name);
+        if (!src) return missing.push_back(name);
+        if (src->sizes() != t.sizes()) return mismatched.push_back(name);
+        t.copy_(*src);
+        loaded.push_back(name);
+      };
+      for (const auto& item : model.named_parameters(true)) visit(item.key(), item.value());
+      for (const auto& item : model.named_buffers(true)) visit(item.key(), item.value());
+      if (loaded.empty())
+        throw IoError(fmt::format("{}: no tensor matches the model's parameter names (e.g. '{}')", file.string(),
+                                  model.named_parameters().keys().front()));
+      report = {{"from", file.string()}, {"loaded", loaded.size()}, {"not_in_checkpoint", missing}, {"shape_mismatch", mismatched}};
+    }
+  }
+  if (init.head_init_std > 0) {
+    torch::NoGradGuard ng;
+    auto params = model.named_parameters(true);
+    if (params.contains("head.weight")) trunc_normal_(params["head.weight"], init.head_init_std);
+    if (params.contains("head.bias")) params["head.bias"].zero_();
+  }
+  if (init.freeze_backbone) {
+    for (auto& item : model.named_parameters(true))
+      if (item.key().rfind("head.", 0) != 0) item.value().requires_grad_(false);
+    if (report.is_null()) report = json::object();
+    report["frozen"] = "all but head.*";
+  }
+  return report;
+}
+
+void save_final_weights(const fs::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema) {
+  write_safetensors(RunFolder{dir}.weights(), state_dict(model), {{"format", "pt"}});
+  if (ema) write_safetensors(RunFolder{dir}.ema_weights(), state_dict(*ema), {{"format", "pt"}});
+}
+
+namespace {
+
+// ---- the standard hooks --------------------------------------------------------------------------
+
+// EMA of the weights after every update (train.ema; the task keeps the copy).
+class EmaHook : public TrainHook {
+ public:
+  EmaHook(torch::nn::Module& ema, const torch::nn::Module& model, double decay) : ema_(ema), model_(model), decay_(decay) {}
+  void after_update(LoopState&) override { update_ema(ema_, model_, decay_); }
+
+ private:
+  torch::nn::Module& ema_;
+  const torch::nn::Module& model_;
+  double decay_;
+};
+
+// A NaN/Inf loss, or a gradient norm that is not finite or above train.max_grad_norm_diverged,
+// ends the run as "diverged" before the update is applied.
+class DivergenceGuard : public TrainHook {
+ public:
+  explicit DivergenceGuard(double max_grad_norm) : max_(max_grad_norm) {}
+  void after_loss(LoopState& s) override {
+    if (s.got_batch && !std::isfinite(s.loss)) diverge(s, fmt::format("loss is {}", s.loss));
+  }
+  void before_update(LoopState& s) override {
+    if (!std::isfinite(s.grad_norm) || s.grad_norm > max_) diverge(s, fmt::format("gradient norm {:.3g}", s.grad_norm));
+  }
+
+ private:
+  static void diverge(LoopState& s, const std::string& reason) {
+    s.diverged = {{"step", s.train.step}, {"reason", reason}};
+    s.status = "diverged";
+  }
+  double max_;
+};
+
+// Fig. 8: every train.track_norms_every steps, each norm layer's input std (and its alpha) on the
+// batch, as a {"split": "norms"} line.
+class NormProbe : public TrainHook {
+ public:
+  NormProbe(torch::nn::Module& model, int64_t every, MetricsLog& metrics) : model_(model), every_(every), metrics_(metrics) {}
+  void before_step(LoopState& s) override {
+    active_ = every_ > 0 && s.train.step % every_ == 0;
+    if (!active_) return;
+    norms_ = norm_layers(model_);
+    input_std_.clear();
+    for (auto& [name, layer] : norms_)
+      layer->observe = [this, name = name](const Tensor& x) { input_std_[name] = x.detach().to(torch::kFloat).std().item<double>(); };
+  }
+  void after_loss(LoopState& s) override {
+    if (!active_) return;
+    for (auto& [name, layer] : norms_) layer->observe = nullptr;
+    if (s.got_batch) {
+      json layers = json::array();
+      for (auto& [name, layer] : norms_) {
+        json l = {{"name", name}, {"input_std", input_std_.count(name) ? input_std_[name] : std::nan("")}};
+        const double a = layer->alpha_value();
+        if (!std::isnan(a)) l["alpha"] = a;
+        layers.push_back(l);
+      }
+      metrics_.write({{"split", "norms"}, {"step", s.train.step}, {"epoch", s.train.epoch}, {"layers", layers}});
+    }
+    norms_.clear();
+    active_ = false;
+  }
+
+ private:
+  torch::nn::Module& model_;
+  int64_t every_;
+  MetricsLog& metrics_;
+  bool active_ = false;
+  std::vector<std::pair<std::string, NormLayer>> norms_;
+  std::map<std::string, double> input_std_;
+};
+
+// Training lines every train.log_every steps (mean loss, lr, grad norm, samples/s over all ranks,
+// the task's extra numbers), the live progress line, and the evaluation lines with best_<metric>.
+class MetricsWriter : public TrainHook {
+ public:
+  MetricsWriter(MetricsLog& metrics, Progress& progress, int64_t log_every, int64_t world, MetricInfo primary)
+      : metrics_(metrics), progress_(progress), every_(log_every), world_(world), primary_(std::move(primary)) {}
+  void before_train(LoopState&) override { t_log_ = std::chrono::steady_clock::now(); }
+  void after_step(LoopState& s) override {
+    loss_acc_ += s.loss, samples_acc_ += static_cast<double>(s.result.samples), ++n_;
+    for (const auto& [k, v] : s.result.extra.items()) extra_acc_[k] = extra_acc_.value(k, 0.0) + v.get<double>();
+    if (s.train.step % every_ != 0 && s.train.step != s.total_steps) return;
+    auto now = std::chrono::steady_clock::now();
+    const double rate = samples_acc_ * world_ / std::max(std::chrono::duration<double>(now - t_log_).count(), 1e-9);
+    json line = {{"split", "train"}, {"step", s.train.step}, {"epoch", s.train.epoch}, {"loss", loss_acc_ / n_},
+                 {"lr", s.lr}, {"grad_norm", s.grad_norm}, {"samples_per_s", rate}};
+    for (const auto& [k, v] : extra_acc_.items()) line[k] = v.get<double>() / n_;
+    metrics_.write(line);
+    progress_.update(s.train.step, fmt::format("epoch {}/{} loss {:.4f} lr {:.2e} {:.0f}/s", s.train.epoch + 1, s.epochs,
+                                               loss_acc_ / n_, s.lr, rate));
+    loss_acc_ = samples_acc_ = 0, n_ = 0, extra_acc_ = json::object(), t_log_ = now;
+  }
+  void after_epoch(LoopState& s) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    json& j = s.eval;
+    j["split"] = "val", j["step"] = s.train.step, j["epoch"] = s.train.epoch;
+    metrics_.write(j, true);
+    const std::string best_key = "best_" + primary_.name;
+    if (j.contains(primary_.name)) {
+      const double v = j[primary_.name].get<double>();
+      const json& best = s.train.extra[best_key];
+      if (best.is_null() || (primary_.higher_is_better ? v > best.get<double>() : v < best.get<double>()))
+        s.train.extra[best_key] = v;
+    }
+    std::string text = fmt::format("epoch {} val:", s.train.epoch + 1);
+    for (const auto& [k, v] : j.items())
+      if (v.is_number_float()) text += fmt::format(" {} {:.4g}", k, v.get<double>());
+    progress_.line(text);
+    t_log_ += std::chrono::steady_clock::now() - t0;  // samples/s counts training time only
+  }
+
+ private:
+  MetricsLog& metrics_;
+  Progress& progress_;
+  int64_t every_, world_;
+  MetricInfo primary_;
+  double loss_acc_ = 0, samples_acc_ = 0;
+  int64_t n_ = 0;
+  json extra_acc_ = json::object();
+  std::chrono::steady_clock::time_point t_log_;
+};
+
+// Checkpoints every train.checkpoint_every steps, at the end of each epoch but the last (recording
+// the next epoch's start), and when the run is stopped.
+class Checkpointer : public TrainHook {
+ public:
+  Checkpointer(std::function<void(TrainState)> save, int64_t every) : save_(std::move(save)), every_(every) {}
+  void after_step(LoopState& s) override {
+    if (every_ > 0 && s.train.step % every_ == 0) save_(s.train);
+  }
+  void after_epoch(LoopState& s) override {
+    const bool last = s.train.epoch + 1 == s.epochs || s.train.step >= s.total_steps;
+    if (last) return;
+    TrainState next = s.train;
+    next.epoch += 1, next.batch = 0;
+    save_(next);
+  }
+  void after_train(LoopState& s) override {
+    if (s.stop) save_(s.train);
+  }
+
+ private:
+  std::function<void(TrainState)> save_;
+  int64_t every_;
+};
+
+// SIGINT / SIGTERM: stop after the current update (the checkpointer saves it).
+class StopSignal : public TrainHook {
+ public:
+  explicit StopSignal(const std::atomic<bool>* flag) : flag_(flag) {}
+  void after_step(LoopState& s) override {
+    if (flag_ && flag_->load()) s.stop = true;
+  }
+
+ private:
+  const std::atomic<bool>* flag_;
+};
+
+}  // namespace
+
+RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList extra) {
+  const RunSpec& spec = ctx.spec;
+  const ExperimentConfig& cfg = task.config();
+  torch::nn::Module& model = task.model();
+  torch::nn::Module* ema = task.ema();
+  Optimizer& opt = task.optimizer();
+  const std::vector<MetricInfo> metric_infos = task.metrics();
+  const MetricInfo primary = metric_infos.empty() ? MetricInfo{"loss", "loss", false} : metric_infos.front();
+
+  LoopState s;
+  // An update takes `accum` micro-batches: an epoch has batches / accum updates (the rest of the
+  // epoch's batches are not used), the schedule counts updates.
+  const int64_t accum = accumulation_steps(cfg, ctx.world);
+  s.steps_per_epoch = task.steps_per_epoch() / accum;
+  if (s.steps_per_epoch <= 0)
+    throw ConfigError(Origin{}, "train.accum_steps",
+                      fmt::format("an epoch has {} batches, fewer than the {} micro-batches of one update; lower "
+                                  "train.accum_steps (or data.total_batch_size)",
+                                  task.steps_per_epoch(), accum));
+  const int64_t spe = s.steps_per_epoch;
+  const int64_t sched_steps = schedule_steps(cfg.schedule, spe);
+  s.total_steps = cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, sched_steps) : sched_steps;
+  s.epochs = (sched_steps + spe - 1) / spe;
+  const double peak_lr = effective_lr(cfg, ctx.world);
+  std::vector<Tensor> params;
+  for (const auto& g : opt.groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+  const std::string best_key = "best_" + primary.name;
+
+  MetricsLog metrics(RunFolder{spec.dir}.metrics());
+  s.train.extra = json{{best_key, nullptr}};
+  std::string resumed_from;
+  // A run that never checkpointed starts over; a resumed one keeps the metrics its checkpoint covers.
+  const bool resumed = load_latest_checkpoint(spec.dir, model, ema, opt, s.train, &resumed_from);
+  metrics.keep_first(resumed ? s.train.metrics_lines : 0);
+  Progress progress(ctx.label, s.total_steps, s.train.step);
+  if (resumed)
+    progress.line(fmt::format("resuming at step {} (epoch {}, batch {}) from {}", s.train.step, s.train.epoch,
+                              s.train.batch, fs::path(resumed_from).filename().string()));
+  else
+    progress.line(fmt::format("{} parameters, {} steps ({} epochs x {}), total batch {} ({} x {} process(es) x {} "
+                              "accumulated), peak lr {:.3g}",
+                              summary.value("params", int64_t{0}), s.total_steps, s.epochs, spe, total_batch(cfg, ctx.world),
+                              cfg.data.batch_size, ctx.world, accum, peak_lr));
+
+  const auto t_start = std::chrono::steady_clock::now();
+  const double wall_before = s.train.wall_s;
+  s.wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); };
+  auto save = [&](TrainState t) {
+    t.wall_s = s.wall(), t.metrics_lines = metrics.lines();
+    save_checkpoint(spec.dir, model, ema, opt, t, cfg.train.keep_checkpoints);
+  };
+
+  // The standard hooks, in the order they run at each point, then the caller's.
+  HookList hooks;
+  if (ema) hooks.push_back(std::make_unique<EmaHook>(*ema, model, cfg.train.ema_decay));
+  hooks.push_back(std::make_unique<DivergenceGuard>(cfg.train.max_grad_norm_diverged));
+  hooks.push_back(std::make_unique<NormProbe>(model, cfg.train.track_norms_every, metrics));
+  hooks.push_back(std::make_unique<MetricsWriter>(metrics, progress, cfg.train.log_every, ctx.world, primary));
+  hooks.push_back(std::make_unique<Checkpointer>(save, cfg.train.checkpoint_every));
+  hooks.push_back(std::make_unique<StopSignal>(ctx.stop));
+  for (auto& h : extra) hooks.push_back(std::move(h));
+  auto call = [&](void (TrainHook::*point)(LoopState&)) {
+    for (auto& h : hooks) ((*h).*point)(s);
+  };
+  auto running = [&] { return s.status == "finished" && !s.stop; };
+
+  json last_eval;
+  model.train();
+  call(&TrainHook::before_train);
+  for (; s.train.epoch < s.epochs && running(); ++s.train.epoch, s.train.batch = 0) {
+    task.start_epoch(s.train.epoch, s.train.batch);
+    while (s.train.step < s.total_steps && s.train.batch / accum < spe) {
+      s.lr = scheduled_lr(cfg.schedule, peak_lr, static_cast<double>(s.train.step) / spe, static_cast<double>(spe));
+      s.result = StepResult{};
+      int64_t index = 0;
+      call(&TrainHook::before_step);
+      // The update's micro-batches: each loss (a mean over its batch) scaled by 1/accum, so the
+      // gradients add up to those of the mean over the whole update's batch.
+      double loss_sum = 0;
+      int64_t samples = 0;
+      json extra = json::object();
+      for (int64_t micro = 0; micro < accum && running(); ++micro) {
+        StepResult r;
+        s.got_batch = task.next_loss(s.train.step * accum + micro, r, index);
+        if (s.got_batch) s.loss = r.loss.item<double>();
+        s.result = r;
+        call(&TrainHook::after_loss);
+        if (!s.got_batch || !running()) break;
+        (accum == 1 ? r.loss : r.loss / static_cast<double>(accum)).backward();
+        loss_sum += s.loss, samples += r.samples;
+        for (const auto& [k, v] : r.extra.items()) extra[k] = extra.value(k, 0.0) + v.get<double>() / accum;
+      }
+      if (!s.got_batch || !running()) break;
+      s.loss = accum == 1 ? loss_sum : loss_sum / static_cast<double>(accum);
+      s.result.samples = samples;
+      s.result.extra = accum == 1 ? s.result.extra : extra;
+      call(&TrainHook::after_backward);
+      s.grad_norm = grad_norm_and_clip(params, cfg.optim.clip_grad);
+      call(&TrainHook::before_update);
+      if (!running()) break;
+      opt.step(s.lr);
+      opt.zero_grad();
+      call(&TrainHook::after_update);
+      ++s.train.step;
+      s.train.batch = index + 1;
+      task.after_step(s.train.step);
+      call(&TrainHook::after_step);
+      if (!running()) break;
+    }
+    if (!running()) break;
+    const bool last = s.train.epoch + 1 == s.epochs || s.train.step >= s.total_steps;
+    if ((s.train.epoch + 1) % cfg.train.eval_every == 0 || last) {
+      s.eval = task.evaluate(s.train.epoch);
+      call(&TrainHook::after_epoch);
+      last_eval = s.eval;
+    } else {
+      s.eval = json();
+      // Not evaluated: the checkpointer still records the next epoch's start.
+      for (auto& h : hooks)
+        if (auto* c = dynamic_cast<Checkpointer*>(h.get())) c->after_epoch(s);
+    }
+    if (last) {
+      ++s.train.epoch, s.train.batch = 0;
+      break;
+    }
+  }
+  progress.finish();
+  call(&TrainHook::after_train);
+
+  summary["steps"] = s.train.step;
+  summary["epochs"] = s.epochs;
+  summary["wall_s"] = s.wall();
+  summary["device"] = ctx.device.str();
+  summary["metrics"] = to_json(metric_infos);
+  if (s.stop) {
+    summary["status"] = "interrupted";
+    return {"interrupted", summary};
+  }
+  if (s.status == "diverged") {
+    summary["status"] = "diverged";
+    summary["diverged_step"] = s.diverged["step"];
+    summary["diverged_reason"] = s.diverged["reason"];
+    if (!last_eval.is_null()) summary["last_good"] = last_eval;
+    progress.line(fmt::format("diverged at step {}: {}", s.diverged["step"].get<int64_t>(), s.diverged["reason"].get<std::string>()));
+    return {"diverged", summary};
+  }
+  summary["status"] = "finished";
+  for (const auto& [k, v] : last_eval.items())
+    if (k != "split" && k != "step" && k != "epoch") summary[k == "loss" ? "val_loss" : k] = v;
+  summary[best_key] = s.train.extra[best_key];
+  // Fig. 8: how well the final alphas follow 1 / std of their inputs across layers.
+  json last_norms;
+  for (const auto& j : read_jsonl(metrics.path()))
+    if (j.value("split", "") == "norms") last_norms = j;
+  if (!last_norms.is_null()) {
+    const double r = alpha_invstd_correlation(last_norms);
+    if (!std::isnan(r)) summary["alpha_invstd_corr"] = r;
+  }
+  task.finalize(summary);
+  return {"finished", summary};
+}
+
+}  // namespace dyt
