@@ -141,14 +141,16 @@ ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs
     }
     const int64_t threads = r.config.run.threads > 0 ? r.config.run.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
     at::set_num_threads(static_cast<int>(std::max<int64_t>(1, threads)));
-    atomic_write(folder.config(), r.resolved_yaml);
+    const bool writes = a.rank == 0;
+    if (writes) atomic_write(folder.config(), r.resolved_yaml);
     json run_env = env;
     run_env["threads"] = at::get_num_threads();
-    atomic_write_json(folder.env(), run_env);
+    if (writes) atomic_write_json(folder.env(), run_env);
     RunContext ctx{r};
     ctx.device = resolve_device(r.config.run.device);
     ctx.label = label;
     ctx.stop = &g_stop;
+    ctx.rank = a.rank, ctx.world = a.world;
     RunResult res = run_task(ctx);
     if (res.status == "interrupted") {
       std::fprintf(stderr, "%s interrupted; progress is checkpointed in %s.\nResume with the same command: %s\n",
@@ -156,7 +158,7 @@ ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs
       rep.interrupted = true;
       return rep;
     }
-    atomic_write_json(summary_path, res.summary);
+    if (writes) atomic_write_json(summary_path, res.summary);
     ++rep.done;
     rep.diverged += res.status == "diverged";
   }

@@ -19,6 +19,7 @@ struct ExecuteOptions {
   double wait_s = 0.0;   // wait this long for runs locked by another process
   std::vector<std::string> argv;  // recorded in env.json
   std::string resume_command;     // printed when interrupted
+  int64_t rank = 0, world = 1;    // this process among the job's; only rank 0 writes run files
 };
 
 struct ExecuteReport {

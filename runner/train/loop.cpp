@@ -175,6 +175,7 @@ class MetricsWriter : public TrainHook {
     loss_acc_ = samples_acc_ = 0, n_ = 0, extra_acc_ = json::object(), t_log_ = now;
   }
   void after_epoch(LoopState& s) override {
+    if (s.eval.is_null()) return;  // not an evaluation epoch
     const auto t0 = std::chrono::steady_clock::now();
     json& j = s.eval;
     j["split"] = "val", j["step"] = s.train.step, j["epoch"] = s.train.epoch;
@@ -275,7 +276,10 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   std::string resumed_from;
   // A run that never checkpointed starts over; a resumed one keeps the metrics its checkpoint covers.
   const bool resumed = load_latest_checkpoint(spec.dir, model, ema, opt, s.train, &resumed_from);
-  metrics.keep_first(resumed ? s.train.metrics_lines : 0);
+  // Only rank 0 writes under the run folder (metrics, checkpoints, weights); every rank reads the
+  // same checkpoint to resume.
+  const bool writes = ctx.rank == 0;
+  if (writes) metrics.keep_first(resumed ? s.train.metrics_lines : 0);
   Progress progress(ctx.label, s.total_steps, s.train.step);
   if (resumed)
     progress.line(fmt::format("resuming at step {} (epoch {}, batch {}) from {}", s.train.step, s.train.epoch,
@@ -298,9 +302,11 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   HookList hooks;
   if (ema) hooks.push_back(std::make_unique<EmaHook>(*ema, model, cfg.train.ema_decay));
   hooks.push_back(std::make_unique<DivergenceGuard>(cfg.train.max_grad_norm_diverged));
-  hooks.push_back(std::make_unique<NormProbe>(model, cfg.train.track_norms_every, metrics));
-  hooks.push_back(std::make_unique<MetricsWriter>(metrics, progress, cfg.train.log_every, ctx.world, primary));
-  hooks.push_back(std::make_unique<Checkpointer>(save, cfg.train.checkpoint_every));
+  if (writes) {
+    hooks.push_back(std::make_unique<NormProbe>(model, cfg.train.track_norms_every, metrics));
+    hooks.push_back(std::make_unique<MetricsWriter>(metrics, progress, cfg.train.log_every, ctx.world, primary));
+    hooks.push_back(std::make_unique<Checkpointer>(save, cfg.train.checkpoint_every));
+  }
   hooks.push_back(std::make_unique<StopSignal>(ctx.stop));
   for (auto& h : extra) hooks.push_back(std::move(h));
   auto call = [&](void (TrainHook::*point)(LoopState&)) {
@@ -353,16 +359,10 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
     }
     if (!running()) break;
     const bool last = s.train.epoch + 1 == s.epochs || s.train.step >= s.total_steps;
-    if ((s.train.epoch + 1) % cfg.train.eval_every == 0 || last) {
-      s.eval = task.evaluate(s.train.epoch);
-      call(&TrainHook::after_epoch);
-      last_eval = s.eval;
-    } else {
-      s.eval = json();
-      // Not evaluated: the checkpointer still records the next epoch's start.
-      for (auto& h : hooks)
-        if (auto* c = dynamic_cast<Checkpointer*>(h.get())) c->after_epoch(s);
-    }
+    const bool evaluated = (s.train.epoch + 1) % cfg.train.eval_every == 0 || last;
+    s.eval = evaluated ? task.evaluate(s.train.epoch) : json();
+    call(&TrainHook::after_epoch);
+    if (evaluated) last_eval = s.eval;
     if (last) {
       ++s.train.epoch, s.train.batch = 0;
       break;
@@ -392,6 +392,7 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   for (const auto& [k, v] : last_eval.items())
     if (k != "split" && k != "step" && k != "epoch") summary[k == "loss" ? "val_loss" : k] = v;
   summary[best_key] = s.train.extra[best_key];
+  if (!writes) return {"finished", summary};
   // Fig. 8: how well the final alphas follow 1 / std of their inputs across layers.
   json last_norms;
   for (const auto& j : read_jsonl(metrics.path()))

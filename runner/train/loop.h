@@ -12,7 +12,8 @@
 //   before_update  gradients clipped, grad_norm known; may veto  (divergence on the gradients)
 //   after_update   optimizer stepped                         (EMA)
 //   after_step     step counted                              (metrics, progress, checkpoints, stop)
-//   after_epoch    evaluation done (state.eval)              (metrics, best, checkpoint)
+//   after_epoch    epoch done; state.eval holds the evaluation (null when not evaluated)
+//                                                            (metrics, best, checkpoint)
 //   after_train    loop left: finished, diverged or stopped  (last checkpoint when stopped)
 //
 // A hook stops the run by setting state.status ("diverged", with state.diverged) or state.stop.

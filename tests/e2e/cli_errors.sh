@@ -37,6 +37,8 @@ expect 2 "data.batch_size: value 0 is out of range" -- "$DYT" config smoke/vit_f
 expect 2 "model.mask_ratio: value 1.0 is out of range: must be >= 0 and < 1 \[variant ln, stage pretrain\]" -- "$DYT" config smoke/mae_fmnist --set model.mask_ratio=1.0
 expect 2 "model.num_heads: num_heads 5 does not divide embed_dim 64" -- "$DYT" config smoke/vit_fmnist --set model.num_heads=5
 expect 2 "optim.lr: value -0.1 is out of range: must be >= 0" -- "$DYT" config smoke/vit_fmnist --set optim.lr=-0.1
+expect 2 "optim.lr: .nan is not a finite number" -- "$DYT" run smoke/vit_fmnist --set optim.lr=.nan --out "$tmp/nan"
+expect 2 "model.norm.alpha_init: .inf is not a finite number" -- "$DYT" config smoke/vit_fmnist --set model.norm.alpha_init=.inf
 expect 3 "no train-images-idx3-ubyte\[.gz\]; set data.root" -- "$DYT" run smoke/vit_fmnist --out "$tmp/r1" --set data.root="$tmp/nodata"
 mkdir -p "$tmp/cut"
 head -c 5000 /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz > "$tmp/cut/train-images-idx3-ubyte.gz"
