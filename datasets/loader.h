@@ -67,6 +67,8 @@ class BatchLoader {
 
   // Starts an epoch (reshuffles); `first_batch` skips batches already consumed (resume).
   void start_epoch(int64_t epoch, int64_t first_batch = 0) {
+    // Workers of the previous round read order_ and epoch_: stop them before changing either.
+    queue_.stop();
     epoch_ = epoch;
     order_ = epoch_order(builder_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world);
     if (o_.drop_last && static_cast<int64_t>(order_.size()) < o_.batch_size)

@@ -47,6 +47,18 @@ class Prefetcher {
     for (int64_t w = 0; w < workers_; ++w) threads_.emplace_back([this] { work(); });
   }
 
+  // Stops the round in progress: workers finish the item they build and exit (joined here).
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    stopping_ = false;
+  }
+
   // The next item in order, or false when the round is over.
   bool next(T& out) {
     if (next_out_ >= end_) return false;
@@ -67,17 +79,6 @@ class Prefetcher {
   }
 
  private:
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-    stopping_ = false;
-  }
-
   void work() {
     while (true) {
       int64_t i;
