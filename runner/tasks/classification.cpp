@@ -7,7 +7,6 @@
 #include <random>
 
 #include "datasets/loader.h"
-#include "models/vit.h"
 #include "runner/train/norm_probes.h"
 #include "runner/tasks/image_data.h"
 #include "runner/tasks/task.h"
