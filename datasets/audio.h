@@ -132,6 +132,7 @@ class AudioLoader : public BatchLoader<AudioBatch> {
     LoaderOptions l;
     l.batch_size = o.batch_size, l.shuffle = o.shuffle, l.drop_last = o.drop_last, l.workers = o.workers;
     l.prefetch = o.prefetch, l.seed = o.seed, l.rank = o.rank, l.world = o.world;
+    l.pad_shards = o.drop_last;  // training pads the shards to equal length; evaluation splits exactly
     return l;
   }
 };

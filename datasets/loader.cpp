@@ -12,7 +12,8 @@ uint64_t mix_seed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
-std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world) {
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world,
+                                 bool pad) {
   std::vector<int64_t> perm(n);
   for (int64_t i = 0; i < n; ++i) perm[i] = i;
   if (shuffle) {  // Fisher-Yates with a fixed generator: the same order on every platform
@@ -22,7 +23,10 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   std::vector<int64_t> order;
   if (n == 0) return order;
   const int64_t per_rank = (n + world - 1) / world;
-  for (int64_t k = 0; k < per_rank; ++k) order.push_back(perm[(k * world + rank) % n]);
+  for (int64_t k = 0; k < per_rank; ++k) {
+    if (!pad && k * world + rank >= n) break;
+    order.push_back(perm[(k * world + rank) % n]);
+  }
   return order;
 }
 

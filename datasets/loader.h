@@ -3,7 +3,8 @@
 // whole batches ahead of the trainer (up to `prefetch` batches); batches come out in order. Sample i of epoch e always sees the
 // same random transform (its generator is seeded from seed, epoch and i), so results do not
 // depend on the number of workers, and a resumed run sees exactly the batches it would have.
-// With world > 1 each rank reads its own shard (DistributedSampler's padding and striding).
+// With world > 1 each rank reads its own shard (DistributedSampler's padding and striding for
+// training; evaluation shards split the data exactly, no sample twice).
 #pragma once
 
 #include <torch/torch.h>
@@ -27,6 +28,7 @@ struct LoaderOptions {
   int64_t prefetch = 4;  // batches built ahead
   uint64_t seed = 0;
   int64_t rank = 0, world = 1;
+  bool pad_shards = true;  // equal shards by wrapping around (training); false: exact split (evaluation)
 };
 
 // The samples of one batch, for a BatchBuilder: their indices in the data set in batch order,
@@ -70,7 +72,7 @@ class BatchLoader {
     // Workers of the previous round read order_ and epoch_: stop them before changing either.
     queue_.stop();
     epoch_ = epoch;
-    order_ = epoch_order(builder_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world);
+    order_ = epoch_order(builder_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world, o_.pad_shards);
     if (o_.drop_last && static_cast<int64_t>(order_.size()) < o_.batch_size)
       throw DataError(builder_->describe() + ": " + std::to_string(order_.size()) + " " + builder_->unit() +
                       " per rank is less than one batch of " + std::to_string(o_.batch_size) +

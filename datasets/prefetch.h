@@ -24,8 +24,12 @@ inline int64_t batches_in(int64_t samples, int64_t batch, bool drop_last) {
   return drop_last ? samples / batch : (samples + batch - 1) / batch;
 }
 
-// Indices of one epoch for this rank.
-std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world);
+// Indices of one epoch for this rank: positions rank, rank + world, ... of the epoch's
+// permutation (DistributedSampler's striding, so the ranks' b-th batches together are the b-th
+// batch of world x batch_size samples of one process). pad: every rank gets ceil(n / world),
+// wrapping around (training); otherwise the shards split the n samples exactly (evaluation).
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle, int64_t rank, int64_t world,
+                                 bool pad = true);
 
 template <class T>
 class Prefetcher {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the suite needs on Debian 12:
-#   1. Debian packages (compilers, OpenCV, yaml-cpp, CLI11, fmt, GoogleTest, gnuplot, libsndfile, ...)
+#   1. Debian packages (compilers, OpenCV, yaml-cpp, CLI11, fmt, GoogleTest, gnuplot, libsndfile,
+#      Gloo's headers for c10d, ...)
 #   2. a project-local Python virtual environment (.venv) holding PyPI's torch==2.11.0, whose
 #      libtorch the C++ build links against, plus timm/transformers/safetensors for the golden tests.
 # Each step is skipped when already satisfied, so `make test` can call it every time (about a second).
@@ -20,6 +21,7 @@ apt_pkgs=(
   gnuplot-nox libsndfile1-dev libsoxr-dev espeak-ng wamerican sox
   dataset-fashion-mnist
   clang libclang-rt-14-dev patchelf
+  libgloo-dev
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -1,6 +1,9 @@
 // Readers on files the test writes in the real formats, errors on truncated or corrupt files,
 // transforms, and the loader's determinism.
 #include <gtest/gtest.h>
+#include <set>
+#include <map>
+#include <numeric>
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -214,6 +217,69 @@ TEST(Loader, ShardsAcrossRanksWithoutOverlap) {
       for (int64_t i = 0; i < b.labels.size(0); ++i) EXPECT_TRUE(seen.insert(b.labels[i].item<int64_t>()).second);
   }
   EXPECT_EQ(seen.size(), 40u);  // synthetic labels are i % 40: every sample exactly once
+}
+
+// Evaluation shards (pad_shards = false) split any data set exactly: 10 samples over 4 ranks is
+// 3 + 3 + 2 + 2, nothing twice (training pads each shard to ceil(10 / 4) = 3 by wrapping).
+TEST(Loader, EvaluationShardsSplitExactlyTrainingShardsPad) {
+  for (bool pad : {false, true}) {
+    std::vector<int64_t> all;
+    std::vector<size_t> sizes;
+    for (int64_t rank = 0; rank < 4; ++rank) {
+      auto o = epoch_order(10, 7, 0, true, rank, 4, pad);
+      sizes.push_back(o.size());
+      all.insert(all.end(), o.begin(), o.end());
+    }
+    std::sort(all.begin(), all.end());
+    if (pad) {
+      EXPECT_EQ(sizes, (std::vector<size_t>{3, 3, 3, 3}));
+      EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), 10u);
+    } else {
+      EXPECT_EQ(sizes, (std::vector<size_t>{3, 3, 2, 2}));
+      std::vector<int64_t> want(10);
+      std::iota(want.begin(), want.end(), 0);
+      EXPECT_EQ(all, want);
+    }
+  }
+}
+
+// World-size invariance of the data: the b-th batches of 2 ranks x 8 together are the b-th batch
+// of 1 process x 16, with the same pixels (a sample's augmentation is seeded by seed, epoch and
+// its index, not by the rank or the loader thread).
+TEST(Loader, RanksTogetherSeeTheOneProcessGlobalBatchWithTheSamePixels) {
+  DatasetRequest r;
+  r.synthetic_size = 64, r.synthetic_image = 8, r.synthetic_channels = 1, r.synthetic_classes = 64, r.split = "train";
+  auto ds = dataset_registry().get("synthetic").open(r);
+  AugmentOptions aug;
+  aug.train_crop = "random_resized", aug.hflip = 0.5;
+  auto tf = std::make_shared<ImageTransform>(aug, true, 8, 1, std::vector<double>{0.5}, std::vector<double>{0.25});
+  auto batches = [&](int64_t batch, int64_t rank, int64_t world, int64_t workers) {
+    LoaderOptions lo;
+    lo.batch_size = batch, lo.workers = workers, lo.rank = rank, lo.world = world, lo.seed = 3;
+    Loader l(ds, tf, lo);
+    l.start_epoch(2);
+    std::vector<Batch> out;
+    Batch b;
+    while (l.next(b)) out.push_back(b);
+    return out;
+  };
+  auto one = batches(16, 0, 1, 0), r0 = batches(8, 0, 2, 2), r1 = batches(8, 1, 2, 1);
+  ASSERT_EQ(one.size(), 4u);
+  ASSERT_EQ(r0.size(), 4u);
+  ASSERT_EQ(r1.size(), 4u);
+  for (size_t b = 0; b < one.size(); ++b) {
+    // Match samples by label (synthetic labels are the sample index here).
+    std::map<int64_t, torch::Tensor> global;
+    for (int64_t i = 0; i < 16; ++i) global[one[b].labels[i].item<int64_t>()] = one[b].images[i];
+    for (const auto* part : {&r0[b], &r1[b]})
+      for (int64_t i = 0; i < 8; ++i) {
+        auto it = global.find(part->labels[i].item<int64_t>());
+        ASSERT_NE(it, global.end()) << "batch " << b;
+        EXPECT_TRUE(torch::equal(it->second, part->images[i])) << "batch " << b;
+        global.erase(it);
+      }
+    EXPECT_TRUE(global.empty());
+  }
 }
 
 TEST(Loader, EmptyDatasetAndWorkerErrorsSurface) {

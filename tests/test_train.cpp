@@ -4,8 +4,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
 
 #include "models/vit.h"
+#include "core/distributed.h"
+#include "core/errors.h"
 #include "core/io.h"
 #include "runner/train/components.h"
 #include "test_util.h"
@@ -176,4 +179,70 @@ TEST(Io, AtomicWriteLeavesNoTemporaryFiles) {
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(d / "sub")) files += 1, (void)e;
   EXPECT_EQ(files, 1);
+}
+
+// ---- the launcher's environment (core/distributed.h) ----------------------------------------------
+namespace {
+dyt::DistEnv env_from(std::map<std::string, std::string> vars) {
+  return dyt::read_dist_env([vars](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+std::string key_of_error(std::map<std::string, std::string> vars) {
+  try {
+    env_from(std::move(vars));
+  } catch (const dyt::ConfigError& e) {
+    return e.problems().at(0).key;
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(DistEnv, NoLauncherIsOneProcess) {
+  auto e = env_from({});
+  EXPECT_FALSE(e.distributed());
+  EXPECT_EQ(e.world, 1);
+  EXPECT_EQ(e.launcher, "");
+}
+
+TEST(DistEnv, ReadsTorchrunsVariables) {
+  auto e = env_from({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
+                     {"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29400"}, {"TORCHELASTIC_RUN_ID", "x"},
+                     {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "2"}});
+  EXPECT_TRUE(e.distributed());
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.world, 8);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.local_world, 2);
+  EXPECT_EQ(e.master_addr, "node0");
+  EXPECT_EQ(e.master_port, 29400);
+  EXPECT_EQ(e.launcher, "torchrun");
+  EXPECT_TRUE(e.agent_store);
+  EXPECT_EQ(e.restart, 2);
+}
+
+TEST(DistEnv, ReadsSlurmsVariablesUnderSrun) {
+  auto e = env_from({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "5"},
+                     {"SLURM_NTASKS_PER_NODE", "8(x2)"}, {"MASTER_ADDR", "gpu-a01"}});
+  EXPECT_EQ(e.launcher, "slurm");
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.world, 16);
+  EXPECT_EQ(e.local_world, 8);
+  EXPECT_EQ(e.master_port, 29500);  // the default under srun
+  EXPECT_FALSE(e.agent_store);      // rank 0 serves the store
+  // One task under srun is one process, whatever else is set.
+  EXPECT_FALSE(env_from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).distributed());
+}
+
+TEST(DistEnv, BadEnvironmentsNameTheVariable) {
+  EXPECT_EQ(key_of_error({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}), "RANK");
+  EXPECT_EQ(key_of_error({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}), "MASTER_ADDR");
+  EXPECT_EQ(key_of_error({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}}), "MASTER_PORT");
+  EXPECT_EQ(key_of_error({{"RANK", "0"}, {"WORLD_SIZE", "two"}}), "WORLD_SIZE");
+  EXPECT_EQ(key_of_error({{"RANK", "0"}}), "WORLD_SIZE");
+  EXPECT_EQ(key_of_error({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "3"}, {"LOCAL_WORLD_SIZE", "2"},
+                          {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}),
+            "LOCAL_RANK");
+  EXPECT_EQ(key_of_error({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}), "MASTER_ADDR");
 }

@@ -21,6 +21,7 @@
 #include "runner/experiment/config.h"
 #include "runner/cli/env.h"
 #include "runner/experiment/experiment.h"
+#include "core/distributed.h"
 #include "core/io.h"
 #include "runner/report/index.h"
 #include "runner/run/executor.h"
@@ -163,8 +164,37 @@ int cmd_run(const RunArgs& a) {
   ExecuteOptions o;
   o.force = a.force, o.wait_s = a.wait_s, o.argv = a.argv;
   o.resume_command = "dyt run " + a.experiment + (a.out.empty() ? "" : " --out " + a.out);
-  const ExecuteReport rep = execute_runs(e, runs, o);
+  // Under torchrun (or srun): one data-parallel job over all processes, or with --spread one run
+  // per process. Without a launcher: one process, as always.
+  const DistEnv denv = read_dist_env();
+  std::unique_ptr<Distributed> dist;
+  if (denv.distributed() && a.spread) {
+    o.device_index = denv.local_rank, o.rotate = denv.rank, o.spread_world = denv.world;
+    std::fprintf(stderr, "[dyt] %s: --spread, one run at a time per process\n", denv.describe().c_str());
+  } else if (denv.distributed()) {
+    const torch::Device device = resolve_device(runs.front().config.run.device, denv.local_rank);
+    const auto t0 = std::chrono::steady_clock::now();
+    dist = std::make_unique<Distributed>(denv, device,
+                                         std::chrono::milliseconds(static_cast<int64_t>(a.dist_timeout_s * 1000)));
+    if (denv.rank == 0)
+      std::fprintf(stderr, "[dyt] data-parallel job: %lld processes, %s on %s, process group ready in %.1f s\n",
+                   static_cast<long long>(denv.world), dist->backend().c_str(), device.str().c_str(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    o.dist = dist.get(), o.device_index = denv.local_rank;
+    o.resume_command = (denv.launcher == "slurm" ? "srun ... " : "torchrun ... ") + o.resume_command;
+  }
+  ExecuteReport rep = execute_runs(e, runs, o);
   if (rep.interrupted) return 130;
+  if (dist && dist->rank() != 0) return 0;  // rank 0 writes the table
+  if (denv.distributed() && a.spread) {
+    // One table for the sweep: process 0 waits for the runs its siblings took, the others stop.
+    if (denv.rank != 0) return 0;
+    for (const auto& r : runs) {
+      RunLock lock(r.dir);
+      if (!lock.held() && !lock.wait(1e9)) continue;
+    }
+    rep.done += rep.skipped, rep.skipped = 0;
+  }
   if (rep.done > 0) {
     std::string table = write_experiment_table(e, runs, req.out);  // the plan that ran, not a re-read by name
     std::printf("\n%s\n(written to %s/table.{md,csv,tex}; `dyt plot %s` draws its curves)\n", table.c_str(),
@@ -174,7 +204,7 @@ int cmd_run(const RunArgs& a) {
   if (rep.diverged)
     std::fprintf(stderr, "%lld run(s) diverged; they appear as 'diverged @ step N' in the table\n",
                  static_cast<long long>(rep.diverged));
-  if (rep.skipped)
+  if (rep.skipped && !(denv.distributed() && a.spread))
     std::fprintf(stderr, "%lld run(s) skipped because another process holds them; run again later\n",
                  static_cast<long long>(rep.skipped));
   return 0;

@@ -27,6 +27,8 @@ struct RunArgs {
   int64_t threads = -1;
   bool force = false;
   double wait_s = 0;  // wait this long for runs locked by another process
+  bool spread = false;          // torchrun/srun: one run per process instead of data parallelism
+  double dist_timeout_s = 1800;  // data parallelism: store and collective timeout
   std::vector<std::string> argv;
 };
 int cmd_run(const RunArgs& a);
@@ -60,6 +62,16 @@ struct BenchTrainArgs {
   std::string profile_dir;  // non-empty: write a Kineto trace of 3 more steps per norm there
 };
 int cmd_bench_train(const BenchTrainArgs& a);
+
+struct BenchDdpArgs {
+  std::string model = "vit_fmnist", norm = "dyt";
+  std::vector<std::string> sets;  // model.* overrides of the preset
+  int64_t batch = 64, steps = 20, warmup = 3, threads = 0;
+  std::string out_dir;
+};
+// Under torchrun: one process alone at the total batch, then the job at total / world per
+// process (DDP step, compute alone, all-reduce of the gradients alone).
+int cmd_bench_ddp(const BenchDdpArgs& a);
 
 struct SpeechArgs {
   std::string out;

@@ -1,4 +1,5 @@
 // What `dyt env` and env.json report: LibTorch build, BLAS, threads, devices, a measured matmul rate.
+#include "core/distributed.h"
 #include "runner/cli/env.h"
 
 #include <fmt/format.h>
@@ -54,6 +55,7 @@ json environment_info(bool measure, const std::vector<std::string>& argv) {
   j["threads"] = at::get_num_threads();
   j["interop_threads"] = at::get_num_interop_threads();
   j["cpu_cores"] = static_cast<int64_t>(::sysconf(_SC_NPROCESSORS_ONLN));
+  j["data_parallel"] = distributed_support();
   j["cuda_available"] = torch::cuda::is_available();
   j["cuda_devices"] = json::array();
 #ifdef DYT_WITH_CUDA
@@ -101,6 +103,7 @@ std::string format_environment(const json& j) {
   out += fmt::format("ATen CPU ISA    {}\n", j.value("aten_cpu_capability", "?"));
   out += fmt::format("DyT kernels     CPU {}, CUDA {}\n", j["dyt_cpu_kernels"].get<std::string>(),
                      j["dyt_cuda_kernels"].get<bool>() ? "compiled" : "not compiled");
+  if (j.contains("data_parallel")) out += fmt::format("data parallel   {}\n", j["data_parallel"].get<std::string>());
   out += fmt::format("threads         {} intra-op, {} inter-op, {} cores\n", j["threads"].get<int64_t>(),
                      j["interop_threads"].get<int64_t>(), j["cpu_cores"].get<int64_t>());
   if (j["cuda_available"].get<bool>()) {

@@ -58,6 +58,12 @@ int main(int argc, char** argv) {
   run->add_option("--threads", ra.threads, "CPU threads (run.threads)")->check(CLI::NonNegativeNumber);
   run->add_flag("--force", ra.force, "discard existing results whose config differs, and rerun them");
   run->add_option("--wait", ra.wait_s, "wait up to S seconds for runs another process holds (default: skip them)");
+  run->add_flag("--spread", ra.spread,
+                "under torchrun/srun: one run per process (each on cuda:LOCAL_RANK, sharing the sweep through the run "
+                "locks) instead of every run over all processes");
+  run->add_option("--dist-timeout", ra.dist_timeout_s,
+                  "data-parallel jobs: seconds to wait for the other ranks (start, collectives; default 1800)")
+      ->check(CLI::PositiveNumber);
 
   std::vector<std::string> table_exps;
   std::string table_out;
@@ -133,6 +139,18 @@ int main(int argc, char** argv) {
   btrain->add_option("--out-dir", bt.out_dir, "folder for the CSV and Markdown (default: results/bench)");
   btrain->add_option("--profile", bt.profile_dir, "also write a Kineto trace (Chrome JSON) of 3 steps per norm to this folder");
 
+  BenchDdpArgs bd;
+  auto* bddp = bench->add_subcommand(
+      "ddp", "data-parallel step time under torchrun: N processes at total batch B vs 1 process at B, all-reduce broken out");
+  bddp->add_option("--model", bd.model, "an image-classifier preset (default vit_fmnist)");
+  bddp->add_option("--set", bd.sets, "override a model key of the preset, e.g. --set embed_dim=192 (repeatable)");
+  bddp->add_option("--norm", bd.norm, "norm type (default dyt)");
+  bddp->add_option("--batch", bd.batch, "total batch over all processes (default 64)");
+  bddp->add_option("--steps", bd.steps, "timed steps per measurement (default 20)");
+  bddp->add_option("--warmup", bd.warmup, "untimed steps first (default 3)");
+  bddp->add_option("--threads", bd.threads, "CPU threads per process (default: cores / processes on the node)");
+  bddp->add_option("--out-dir", bd.out_dir, "folder for the Markdown and CSV (default: results/bench)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -156,6 +174,7 @@ int main(int argc, char** argv) {
     if (*bnorm) return cmd_bench_norm(bn);
     if (*bmodel) return cmd_bench_model(bm);
     if (*btrain) return cmd_bench_train(bt);
+    if (*bddp) return cmd_bench_ddp(bd);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

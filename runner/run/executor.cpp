@@ -8,6 +8,7 @@
 #include <csignal>
 #include <thread>
 
+#include "core/distributed.h"
 #include "core/io.h"
 #include "runner/cli/env.h"
 #include "runner/experiment/config.h"
@@ -64,15 +65,19 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-torch::Device resolve_device(const std::string& want) {
-  if (want == "cuda") {
-    if (!torch::cuda::is_available())
-      throw ConfigError(Origin{"--device / run.device"}, "run.device",
-                        "CUDA requested but no CUDA device is visible to LibTorch; use --device cpu");
-    return torch::Device(torch::kCUDA, 0);
-  }
-  if (want == "auto" && torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
-  return torch::kCPU;
+torch::Device resolve_device(const std::string& want, int64_t index) {
+  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
+  if (!cuda) return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw ConfigError(Origin{"--device / run.device"}, "run.device",
+                      "CUDA requested but no CUDA device is visible to LibTorch; use --device cpu");
+  const int64_t n = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= n)
+    throw ConfigError(Origin{"environment"}, "LOCAL_RANK",
+                      fmt::format("this process should use GPU {} (LOCAL_RANK) but {} GPU(s) are visible; start at most "
+                                  "{} processes per node (torchrun --nproc-per-node)",
+                                  index, n, n));
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 const std::atomic<bool>& stop_requested() { return g_stop; }
@@ -82,11 +87,53 @@ std::string RunFolder::status() const {
   return fs::exists(dir) ? "running" : "missing";
 }
 
+namespace {
+
+// A data-parallel job: every rank must have planned the same runs with the same configs (the
+// same command line, config files and code on every node). Each rank compares its plan with rank
+// 0's; a difference on any rank stops every rank with the differences named.
+void check_same_plan_on_every_rank(Distributed& dist, const std::vector<RunSpec>& runs) {
+  json mine = json::array();
+  for (const auto& r : runs)
+    mine.push_back({{"dir", fmt::format("{}/{}/seed{}{}", r.experiment, r.variant, r.seed, r.stage.empty() ? "" : "/" + r.stage)},
+                    {"config", r.identity}});
+  const json first = json::parse(dist.broadcast_text(mine.dump()));
+  std::vector<std::string> diff;
+  if (first.size() != mine.size()) {
+    diff.push_back(fmt::format("plans {} run(s), rank 0 {}", mine.size(), first.size()));
+  } else {
+    for (size_t i = 0; i < mine.size(); ++i) {
+      if (first[i]["dir"] != mine[i]["dir"])
+        diff.push_back(fmt::format("run {} writes to {}, rank 0's to {}", i + 1, mine[i]["dir"].get<std::string>(),
+                                   first[i]["dir"].get<std::string>()));
+      std::vector<std::string> d;
+      yaml_diff(YAML::Load(first[i]["config"].get<std::string>()), YAML::Load(mine[i]["config"].get<std::string>()),
+                YAML::Node(), "", d);
+      for (const auto& x : d) diff.push_back(fmt::format("{}: {} (rank 0 -> this rank)", mine[i]["dir"].get<std::string>(), x));
+    }
+  }
+  const std::vector<std::string> all = dist.gather_text(fmt::format("{}", fmt::join(diff, "\n      ")));
+  std::vector<std::string> lines;
+  for (size_t r = 0; r < all.size(); ++r)
+    if (!all[r].empty()) lines.push_back(fmt::format("  rank {}: {}", r, all[r]));
+  if (!lines.empty())
+    throw ConfigError(Origin{"dyt run"}, "",
+                      fmt::format("the ranks of this job planned different runs or configs:\n{}\n  Every rank must run the "
+                                  "same command with the same config files (same checkout on every node).",
+                                  fmt::join(lines, "\n")));
+}
+
+}  // namespace
+
 ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs, const ExecuteOptions& a) {
   ExecuteReport rep;
+  Distributed* dist = a.dist;
+  const bool writes = !dist || dist->rank() == 0;  // the only process that touches run folders
+  if (dist) check_same_plan_on_every_rank(*dist, runs);
   // Refuse changed configs before running anything, with the differences spelled out.
   std::vector<std::string> refused;
   for (const auto& r : runs) {
+    if (!writes) break;
     const fs::path saved = RunFolder{r.dir}.config();
     if (!fs::exists(saved) || a.force) continue;
     YAML::Node old_cfg = YAML::LoadFile(saved.string());
@@ -100,60 +147,84 @@ ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs
     if (!diff.empty())
       refused.push_back(fmt::format("  {} was made with another config:\n      {}", r.dir.string(), fmt::join(diff, "\n      ")));
   }
+  std::string refusal;
   if (!refused.empty())
-    throw ConfigError(Origin{"dyt run"}, "",
-                      fmt::format("results would be overwritten:\n{}\n  Re-run with --force to discard them and start "
-                                  "over, or write elsewhere with --out DIR.",
-                                  fmt::join(refused, "\n")));
+    refusal = fmt::format("results would be overwritten:\n{}\n  Re-run with --force to discard them and start over, or "
+                          "write elsewhere with --out DIR.",
+                          fmt::join(refused, "\n"));
+  if (dist) refusal = dist->broadcast_text(refusal);
+  if (!refusal.empty()) throw ConfigError(Origin{"dyt run"}, "", refusal);
 
   cv::setNumThreads(1);  // loader threads do their own parallelism
   install_stop_handlers();
-  const json env = environment_info(false, a.argv);
-    for (size_t i = 0; i < runs.size(); ++i) {
+  json env = environment_info(false, a.argv);
+  if (dist)
+    env["distributed"] = {{"world_size", dist->world()},         {"backend", dist->backend()},
+                          {"launcher", dist->env().launcher},    {"local_world_size", dist->env().local_world},
+                          {"restart", dist->env().restart}};
+  if (a.spread_world > 1) env["spread"] = {{"process", a.rotate}, {"processes", a.spread_world}};
+  for (size_t k = 0; k < runs.size(); ++k) {
+    const size_t i = (k + static_cast<size_t>(a.rotate)) % runs.size();
     const RunSpec& r = runs[i];
     const std::string label = fmt::format("[{}/{} {} {} seed{}{}]", i + 1, runs.size(), e.name, r.variant, r.seed,
                                           r.stage.empty() ? "" : " " + r.stage);
-    RunLock lock(r.dir);
-    if (!lock.held()) {
-      if (a.wait_s > 0) std::fprintf(stderr, "%s locked by another dyt process; waiting up to %.0f s\n", label.c_str(), a.wait_s);
-      if (a.wait_s <= 0 || !lock.wait(a.wait_s)) {
-        std::fprintf(stderr, "%s skipped: another dyt process is running it (lock %s)\n", label.c_str(),
-                     RunFolder{r.dir}.lock().c_str());
-        ++rep.skipped;
-        continue;
-      }
-    }
     const RunFolder folder{r.dir};
     const fs::path summary_path = folder.summary();
-    if (a.force && fs::exists(folder.config())) {
-      for (const auto& entry : fs::directory_iterator(r.dir))
-        if (entry.path() != folder.lock()) fs::remove_all(entry.path());
-    }
-    if (fs::exists(summary_path)) {
-      json s = read_json(summary_path);
-      const std::string st = s.value("status", "");
-      if (st == "finished" || st == "diverged") {
-        std::fprintf(stderr, "%s done already (%s); reusing it\n", label.c_str(), st.c_str());
-        ++rep.done;
-        rep.diverged += st == "diverged";
-        continue;
+    // Rank 0 takes the lock and decides: "run", "skip" (locked elsewhere) or the status of a
+    // finished run to reuse; the other ranks follow.
+    std::unique_ptr<RunLock> lock;
+    std::string action = "run";
+    if (writes) {
+      lock = std::make_unique<RunLock>(r.dir);
+      if (!lock->held()) {
+        if (a.wait_s > 0) std::fprintf(stderr, "%s locked by another dyt process; waiting up to %.0f s\n", label.c_str(), a.wait_s);
+        if (a.wait_s <= 0 || !lock->wait(a.wait_s)) action = "skip";
       }
+      if (action == "run" && a.force && fs::exists(folder.config())) {
+        for (const auto& entry : fs::directory_iterator(r.dir))
+          if (entry.path() != folder.lock()) fs::remove_all(entry.path());
+      }
+      if (action == "run" && fs::exists(summary_path)) {
+        const std::string st = read_json(summary_path).value("status", "");
+        if (st == "finished" || st == "diverged") action = st;
+      }
+    }
+    if (dist) action = dist->broadcast_text(action);
+    if (action == "skip") {
+      if (a.spread_world > 1)
+        std::fprintf(stderr, "%s taken by another process of this job\n", label.c_str());
+      else if (writes)
+        std::fprintf(stderr, "%s skipped: another dyt process is running it (lock %s)\n", label.c_str(),
+                     folder.lock().c_str());
+      ++rep.skipped;
+      continue;
+    }
+    if (action != "run") {
+      if (writes) std::fprintf(stderr, "%s done already (%s); reusing it\n", label.c_str(), action.c_str());
+      ++rep.done;
+      rep.diverged += action == "diverged";
+      continue;
     }
     const int64_t threads = r.config.run.threads > 0 ? r.config.run.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
     at::set_num_threads(static_cast<int>(std::max<int64_t>(1, threads)));
-    const bool writes = a.rank == 0;
     if (writes) atomic_write(folder.config(), r.resolved_yaml);
     json run_env = env;
     run_env["threads"] = at::get_num_threads();
     if (writes) atomic_write_json(folder.env(), run_env);
     RunContext ctx{r};
-    ctx.device = resolve_device(r.config.run.device);
+    ctx.device = resolve_device(r.config.run.device, a.device_index);
+    if (dist && ctx.device != dist->device())
+      throw ConfigError(Origin{"dyt run"}, "run.device",
+                        fmt::format("run {} wants {} but this job's process group is on {}; give every run of a "
+                                    "data-parallel job the same run.device",
+                                    r.dir.string(), ctx.device.str(), dist->device().str()));
     ctx.label = label;
     ctx.stop = &g_stop;
-    ctx.rank = a.rank, ctx.world = a.world;
+    if (dist) ctx.rank = dist->rank(), ctx.world = dist->world(), ctx.dist = dist;
     RunResult res = run_task(ctx);
     if (res.status == "interrupted") {
-      std::fprintf(stderr, "%s interrupted; progress is checkpointed in %s.\nResume with the same command: %s\n",
+      if (writes)
+        std::fprintf(stderr, "%s interrupted; progress is checkpointed in %s.\nResume with the same command: %s\n",
                    label.c_str(), r.dir.c_str(), a.resume_command.c_str());
       rep.interrupted = true;
       return rep;

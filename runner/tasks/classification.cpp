@@ -24,7 +24,8 @@ struct EvalResult {
   int64_t n = 0;
 };
 
-EvalResult evaluate(Classifier& model, Loader& loader, const torch::Device& device, bool bf16) {
+// Top-1/top-5 hits, summed loss and count over this rank's shard of the validation data.
+std::vector<double> evaluate_shard(Classifier& model, Loader& loader, const torch::Device& device, bool bf16) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -47,8 +48,12 @@ EvalResult evaluate(Classifier& model, Loader& loader, const torch::Device& devi
     n += y.size(0);
   }
   model.train(was_training);
-  const double d = static_cast<double>(std::max<int64_t>(1, n));
-  return {100.0 * correct1 / d, 100.0 * correct5 / d, loss_sum / d, n};
+  return {correct1, correct5, loss_sum, static_cast<double>(n)};
+}
+
+EvalResult from_sums(const std::vector<double>& s) {
+  const double d = std::max(1.0, s[3]);
+  return {100.0 * s[0] / d, 100.0 * s[1] / d, s[2] / d, static_cast<int64_t>(s[3])};
 }
 
 // timm Mixup in 'batch' mode: one lambda per batch, mixing with the flipped batch; targets are
@@ -156,10 +161,11 @@ class ClassificationTask : public Task {
   }
 
   json evaluate(int64_t) override {
-    EvalResult e = dyt::evaluate(classifier(), *data_.val, device_, bf16_);
+    EvalResult e = from_sums(sum_over_ranks(evaluate_shard(classifier(), *data_.val, device_, bf16_)));
     json j = {{"top1", e.top1}, {"top5", e.top5}, {"loss", e.loss}, {"n", e.n}};
     if (ema()) {
-      EvalResult q = dyt::evaluate(dynamic_cast<Classifier&>(*ema()), *data_.val, device_, bf16_);
+      EvalResult q =
+          from_sums(sum_over_ranks(evaluate_shard(dynamic_cast<Classifier&>(*ema()), *data_.val, device_, bf16_)));
       j["ema_top1"] = q.top1, j["ema_top5"] = q.top5, j["ema_loss"] = q.loss;
     }
     return j;

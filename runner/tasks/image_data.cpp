@@ -54,7 +54,7 @@ ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, i
   lo.seed = seed, lo.rank = rank, lo.world = world;
   d.train = std::make_unique<Loader>(train_set, train_tf, lo);
   d.train->start_epoch(0);
-  lo.shuffle = false, lo.drop_last = false;
+  lo.shuffle = false, lo.drop_last = false, lo.pad_shards = false;  // each sample evaluated once over the ranks
   lo.batch_size = cfg.data.eval_batch_size > 0 ? cfg.data.eval_batch_size : cfg.data.batch_size;
   d.val = std::make_unique<Loader>(val_set, eval_tf, lo);
   d.val_set = val_set;

@@ -124,7 +124,8 @@ class MaeTask : public Task {
       n += x.size(0);
     }
     model.train();
-    return json{{"loss", sum / std::max<int64_t>(1, n)}, {"n", n}};
+    const std::vector<double> t = sum_over_ranks({sum, static_cast<double>(n)});
+    return json{{"loss", t[0] / std::max(1.0, t[1])}, {"n", static_cast<int64_t>(t[1])}};
   }
 
   std::vector<MetricInfo> metrics() const override {

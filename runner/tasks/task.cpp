@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "core/distributed.h"
 #include "runner/tasks/image_data.h"
 #include "runner/train/components.h"
 #include "runner/train/loop.h"
@@ -21,6 +22,10 @@ Task::Task(RunContext& ctx)
     : ctx_(ctx), spec_(ctx.spec), cfg_(ctx.spec.config), device_(ctx.device), bf16_(use_bf16(cfg_, ctx.device)) {}
 
 Task::~Task() = default;
+
+std::vector<double> Task::sum_over_ranks(const std::vector<double>& values) const {
+  return ctx_.dist ? ctx_.dist->sum(values) : values;
+}
 
 void Task::finalize(json&) { save_final_weights(spec_.dir, *model_, ema_.get()); }
 

@@ -22,6 +22,7 @@
 namespace dyt {
 
 class Optimizer;
+class Distributed;
 
 struct RunContext {
   const RunSpec& spec;
@@ -29,6 +30,7 @@ struct RunContext {
   std::string label;  // e.g. "[2/6 smoke/vit_fmnist dyt seed0]" for progress lines
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM: checkpoint and return
   int64_t rank = 0, world = 1;
+  Distributed* dist = nullptr;  // the job's process group when world > 1 (core/distributed.h)
 };
 
 struct RunResult {
@@ -88,6 +90,10 @@ class Task {
   const ExperimentConfig& config() const { return cfg_; }
 
  protected:
+  // Element-wise sums over the job's ranks (evaluation counts and sums; each rank evaluates its
+  // own exact shard of the validation data). One process: the values themselves.
+  std::vector<double> sum_over_ranks(const std::vector<double>& values) const;
+
   // The model as the type a task needs; a config error naming model.type when it is another.
   template <class M>
   M& model_as(const std::string& what) {

@@ -129,6 +129,10 @@ class Wav2Vec2Task : public Task {
       ++batches;
     }
     model.train();
+    const std::vector<double> t = sum_over_ranks({loss, contrastive, correct, ppl, static_cast<double>(masked),
+                                                  static_cast<double>(batches)});
+    loss = t[0], contrastive = t[1], correct = t[2], ppl = t[3];
+    masked = static_cast<int64_t>(t[4]), batches = static_cast<int64_t>(t[5]);
     const double m = static_cast<double>(std::max<int64_t>(1, masked));
     json out = {{"loss_bits", loss / m / kLn2}, {"contrastive_bits", contrastive / m / kLn2}, {"accuracy", correct / m},
                 {"masked_frames", masked}};

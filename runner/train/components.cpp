@@ -125,6 +125,15 @@ std::vector<NamedTensor> Optimizer::state() const {
   return out;
 }
 
+std::vector<Tensor> Optimizer::state_tensors() const {
+  std::vector<Tensor> out;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    out.insert(out.end(), m_[gi].begin(), m_[gi].end());
+    out.insert(out.end(), v_[gi].begin(), v_[gi].end());
+  }
+  return out;
+}
+
 void Optimizer::load_state(const SafeTensorsFile& f) {
   torch::NoGradGuard no_grad;
   auto need = [&](const std::string& name) -> const Tensor& {
@@ -249,7 +258,7 @@ void save_checkpoint(const fs::path& dir, const torch::nn::Module& model, const 
   for (auto& t : opt.state()) tensors.push_back(std::move(t));
   tensors.push_back({"rng.cpu", at::detail::getDefaultCPUGenerator().get_state()});
   if (torch::cuda::is_available())
-    tensors.push_back({"rng.cuda", at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0)).get_state()});
+    tensors.push_back({"rng.cuda", at::globalContext().defaultGenerator(torch::Device(torch::kCUDA)).get_state()});
   json meta = {{"step", s.step},     {"epoch", s.epoch}, {"batch", s.batch},
                {"wall_s", s.wall_s}, {"metrics_lines", s.metrics_lines}, {"extra", s.extra}};
   const fs::path path = RunFolder{dir}.checkpoints() / fmt::format("step_{:09d}.safetensors", s.step);
@@ -278,7 +287,7 @@ bool load_latest_checkpoint(const fs::path& dir, torch::nn::Module& model, torch
     };
     if (const Tensor* r = f.find("rng.cpu")) restore(at::detail::getDefaultCPUGenerator(), *r);
     if (const Tensor* r = f.find("rng.cuda"); r && torch::cuda::is_available())
-      restore(at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, 0)), *r);
+      restore(at::globalContext().defaultGenerator(torch::Device(torch::kCUDA)), *r);
     json meta = json::parse(f.metadata.at("train_state"));
     s.step = meta.at("step"), s.epoch = meta.at("epoch"), s.batch = meta.at("batch"), s.wall_s = meta.at("wall_s");
     s.extra = meta.at("extra");

@@ -43,6 +43,10 @@ class Optimizer {
   // (ATen has it on both), so that tests can compare it with the per-parameter update.
   void force_fused(bool on) { force_fused_ = on; }
   void load_state(const SafeTensorsFile& f);
+  // The moment tensors themselves (not copies), and the step count: what a rank receives from
+  // rank 0 when a data-parallel job starts or resumes.
+  std::vector<torch::Tensor> state_tensors() const;
+  void set_steps(int64_t steps) { steps_ = steps; }
 
  private:
   OptimOptions o_;

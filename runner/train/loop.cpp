@@ -1,6 +1,8 @@
 // The training loop and its standard hooks (runner/train/loop.h).
 #include "runner/train/loop.h"
 
+#include "core/distributed.h"
+#include "datasets/prefetch.h"
 #include "runner/run/run_folder.h"
 #include "runner/train/norm_probes.h"
 
@@ -18,7 +20,9 @@ using torch::Tensor;
 json initialise_from(const RunContext& ctx, torch::nn::Module& model) {
   const InitOptions& init = ctx.spec.config.init;
   json report;
-  if (!init.from_stage.empty() || !init.checkpoint.empty()) {
+  // In a data-parallel job rank 0 alone reads the file: the others receive its weights when the
+  // loop starts (so other nodes need no copy of it).
+  if ((!init.from_stage.empty() || !init.checkpoint.empty()) && ctx.rank == 0) {
     fs::path file = init.checkpoint;
     if (!init.from_stage.empty()) {
       const auto& stages = ctx.spec.stages;
@@ -95,15 +99,15 @@ class EmaHook : public TrainHook {
 };
 
 // A NaN/Inf loss, or a gradient norm that is not finite or above train.max_grad_norm_diverged,
-// ends the run as "diverged" before the update is applied.
+// ends the run as "diverged" before the update is applied. Both are judged on the update's
+// numbers after after_backward (over all ranks in a data-parallel job), so every rank decides
+// the same.
 class DivergenceGuard : public TrainHook {
  public:
   explicit DivergenceGuard(double max_grad_norm) : max_(max_grad_norm) {}
-  void after_loss(LoopState& s) override {
-    if (s.got_batch && !std::isfinite(s.loss)) diverge(s, fmt::format("loss is {}", s.loss));
-  }
   void before_update(LoopState& s) override {
-    if (!std::isfinite(s.grad_norm) || s.grad_norm > max_) diverge(s, fmt::format("gradient norm {:.3g}", s.grad_norm));
+    if (!std::isfinite(s.loss)) diverge(s, fmt::format("loss is {}", s.loss));
+    else if (!std::isfinite(s.grad_norm) || s.grad_norm > max_) diverge(s, fmt::format("gradient norm {:.3g}", s.grad_norm));
   }
 
  private:
@@ -153,19 +157,20 @@ class NormProbe : public TrainHook {
   std::map<std::string, double> input_std_;
 };
 
-// Training lines every train.log_every steps (mean loss, lr, grad norm, samples/s over all ranks,
-// the task's extra numbers), the live progress line, and the evaluation lines with best_<metric>.
+// Training lines every train.log_every steps (mean loss, lr, grad norm, samples/s, the task's
+// extra numbers: all of the whole update over all ranks), the live progress line, and the
+// evaluation lines with best_<metric>.
 class MetricsWriter : public TrainHook {
  public:
-  MetricsWriter(MetricsLog& metrics, Progress& progress, int64_t log_every, int64_t world, MetricInfo primary)
-      : metrics_(metrics), progress_(progress), every_(log_every), world_(world), primary_(std::move(primary)) {}
+  MetricsWriter(MetricsLog& metrics, Progress& progress, int64_t log_every, MetricInfo primary)
+      : metrics_(metrics), progress_(progress), every_(log_every), primary_(std::move(primary)) {}
   void before_train(LoopState&) override { t_log_ = std::chrono::steady_clock::now(); }
   void after_step(LoopState& s) override {
     loss_acc_ += s.loss, samples_acc_ += static_cast<double>(s.result.samples), ++n_;
     for (const auto& [k, v] : s.result.extra.items()) extra_acc_[k] = extra_acc_.value(k, 0.0) + v.get<double>();
     if (s.train.step % every_ != 0 && s.train.step != s.total_steps) return;
     auto now = std::chrono::steady_clock::now();
-    const double rate = samples_acc_ * world_ / std::max(std::chrono::duration<double>(now - t_log_).count(), 1e-9);
+    const double rate = samples_acc_ / std::max(std::chrono::duration<double>(now - t_log_).count(), 1e-9);
     json line = {{"split", "train"}, {"step", s.train.step}, {"epoch", s.train.epoch}, {"loss", loss_acc_ / n_},
                  {"lr", s.lr}, {"grad_norm", s.grad_norm}, {"samples_per_s", rate}};
     for (const auto& [k, v] : extra_acc_.items()) line[k] = v.get<double>() / n_;
@@ -197,7 +202,7 @@ class MetricsWriter : public TrainHook {
  private:
   MetricsLog& metrics_;
   Progress& progress_;
-  int64_t every_, world_;
+  int64_t every_;
   MetricInfo primary_;
   double loss_acc_ = 0, samples_acc_ = 0;
   int64_t n_ = 0;
@@ -241,6 +246,66 @@ class StopSignal : public TrainHook {
   const std::atomic<bool>* flag_;
 };
 
+// Data parallelism (PyTorch DDP's semantics): the reducer is armed before the backward of an
+// update's last micro-batch (the others accumulate locally, as no_sync()), so that backward
+// returns with the gradients averaged over the ranks. Then the update's loss, sample count and
+// extra numbers are summed over the ranks (the logged loss is the mean over the global batch),
+// together with whether any rank was asked to stop, so that every rank stops at the same update.
+class DataParallel : public TrainHook {
+ public:
+  DataParallel(Distributed& dist, GradientReducer& reducer, const std::atomic<bool>* stop)
+      : dist_(dist), reducer_(reducer), stop_(stop) {}
+  void before_backward(LoopState& s) override {
+    if (s.micro + 1 == s.accum) reducer_.prepare_for_backward();
+  }
+  void after_backward(LoopState& s) override {
+    std::vector<double> v = {s.loss, static_cast<double>(s.result.samples), stop_ && stop_->load() ? 1.0 : 0.0};
+    for (const auto& [k, x] : s.result.extra.items()) v.push_back(x.get<double>());  // same keys, same order
+    v = dist_.sum(v);
+    const double world = static_cast<double>(dist_.world());
+    s.loss = v[0] / world;
+    s.result.samples = static_cast<int64_t>(v[1]);
+    stop_any_ = v[2] > 0;
+    size_t i = 3;
+    for (auto& [k, x] : s.result.extra.items()) x = v[i++] / world;
+  }
+  void after_step(LoopState& s) override {
+    if (stop_any_) s.stop = true;
+  }
+
+ private:
+  Distributed& dist_;
+  GradientReducer& reducer_;
+  const std::atomic<bool>* stop_;
+  bool stop_any_ = false;
+};
+
+// Rank 0's training state on every rank: counters (broadcast as JSON through the store), then the
+// weights, buffers, EMA and optimizer moments (one broadcast per dtype), after checking that
+// every rank built the same parameters.
+void receive_state_from_rank0(Distributed& dist, torch::nn::Module& model, torch::nn::Module* ema, Optimizer& opt,
+                              TrainState& t, bool& resumed, std::string& resumed_from) {
+  json st;
+  if (dist.rank() == 0)
+    st = {{"resumed", resumed}, {"from", resumed_from}, {"step", t.step}, {"epoch", t.epoch}, {"batch", t.batch},
+          {"wall_s", t.wall_s}, {"metrics_lines", t.metrics_lines}, {"extra", t.extra}, {"opt_steps", opt.steps()}};
+  st = json::parse(dist.broadcast_text(st.dump()));
+  resumed = st.at("resumed"), resumed_from = st.at("from");
+  t.step = st.at("step"), t.epoch = st.at("epoch"), t.batch = st.at("batch"), t.wall_s = st.at("wall_s");
+  t.metrics_lines = st.at("metrics_lines"), t.extra = st.at("extra");
+  opt.set_steps(st.at("opt_steps"));
+  std::vector<Tensor> params = model.parameters(true);
+  dist.verify_same_parameters(params);
+  std::vector<Tensor> all = params;
+  for (const auto& b : model.buffers(true)) all.push_back(b);
+  if (ema) {
+    for (const auto& p : ema->parameters(true)) all.push_back(p);
+    for (const auto& b : ema->buffers(true)) all.push_back(b);
+  }
+  for (const auto& m : opt.state_tensors()) all.push_back(m);
+  dist.broadcast(all);
+}
+
 }  // namespace
 
 RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList extra) {
@@ -273,15 +338,31 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
 
   MetricsLog metrics(RunFolder{spec.dir}.metrics());
   s.train.extra = json{{best_key, nullptr}};
+  s.accum = accum;
   std::string resumed_from;
-  // A run that never checkpointed starts over; a resumed one keeps the metrics its checkpoint covers.
-  const bool resumed = load_latest_checkpoint(spec.dir, model, ema, opt, s.train, &resumed_from);
-  // Only rank 0 writes under the run folder (metrics, checkpoints, weights); every rank reads the
-  // same checkpoint to resume.
+  // Only rank 0 touches the run folder (metrics, checkpoints, weights). A run that never
+  // checkpointed starts over; a resumed one keeps the metrics its checkpoint covers.
   const bool writes = ctx.rank == 0;
+  bool resumed = writes && load_latest_checkpoint(spec.dir, model, ema, opt, s.train, &resumed_from);
+  std::unique_ptr<GradientReducer> reducer;
+  if (ctx.dist) {
+    receive_state_from_rank0(*ctx.dist, model, ema, opt, s.train, resumed, resumed_from);
+    // Dropout / drop-path draw from each rank's own generator (as timm seeds seed + rank); rank
+    // 0 keeps the run's (restored from the checkpoint when resuming), the others start from
+    // (seed, rank, step).
+    if (ctx.rank > 0)
+      torch::manual_seed(mix_seed(mix_seed(static_cast<uint64_t>(spec.seed), static_cast<uint64_t>(ctx.rank)),
+                                  static_cast<uint64_t>(s.train.step)));
+    std::vector<Tensor> trainable;
+    std::vector<std::string> names;
+    for (const auto& item : model.named_parameters(true))
+      if (item.value().requires_grad()) trainable.push_back(item.value()), names.push_back(item.key());
+    reducer = std::make_unique<GradientReducer>(*ctx.dist, trainable, names, cfg.train.bucket_mb);
+  }
   if (writes) metrics.keep_first(resumed ? s.train.metrics_lines : 0);
   Progress progress(ctx.label, s.total_steps, s.train.step);
-  if (resumed)
+  if (!writes) {
+  } else if (resumed)
     progress.line(fmt::format("resuming at step {} (epoch {}, batch {}) from {}", s.train.step, s.train.epoch,
                               s.train.batch, fs::path(resumed_from).filename().string()));
   else
@@ -304,10 +385,13 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   hooks.push_back(std::make_unique<DivergenceGuard>(cfg.train.max_grad_norm_diverged));
   if (writes) {
     hooks.push_back(std::make_unique<NormProbe>(model, cfg.train.track_norms_every, metrics));
-    hooks.push_back(std::make_unique<MetricsWriter>(metrics, progress, cfg.train.log_every, ctx.world, primary));
+    hooks.push_back(std::make_unique<MetricsWriter>(metrics, progress, cfg.train.log_every, primary));
     hooks.push_back(std::make_unique<Checkpointer>(save, cfg.train.checkpoint_every));
   }
-  hooks.push_back(std::make_unique<StopSignal>(ctx.stop));
+  if (reducer)
+    hooks.push_back(std::make_unique<DataParallel>(*ctx.dist, *reducer, ctx.stop));
+  else
+    hooks.push_back(std::make_unique<StopSignal>(ctx.stop));
   for (auto& h : extra) hooks.push_back(std::move(h));
   auto call = [&](void (TrainHook::*point)(LoopState&)) {
     for (auto& h : hooks) ((*h).*point)(s);
@@ -331,11 +415,13 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
       json extra = json::object();
       for (int64_t micro = 0; micro < accum && running(); ++micro) {
         StepResult r;
+        s.micro = micro;
         s.got_batch = task.next_loss(s.train.step * accum + micro, r, index);
         if (s.got_batch) s.loss = r.loss.item<double>();
         s.result = r;
         call(&TrainHook::after_loss);
         if (!s.got_batch || !running()) break;
+        call(&TrainHook::before_backward);
         (accum == 1 ? r.loss : r.loss / static_cast<double>(accum)).backward();
         loss_sum += s.loss, samples += r.samples;
         for (const auto& [k, v] : r.extra.items()) extra[k] = extra.value(k, 0.0) + v.get<double>() / accum;
@@ -385,7 +471,8 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
     summary["diverged_step"] = s.diverged["step"];
     summary["diverged_reason"] = s.diverged["reason"];
     if (!last_eval.is_null()) summary["last_good"] = last_eval;
-    progress.line(fmt::format("diverged at step {}: {}", s.diverged["step"].get<int64_t>(), s.diverged["reason"].get<std::string>()));
+    if (writes)
+      progress.line(fmt::format("diverged at step {}: {}", s.diverged["step"].get<int64_t>(), s.diverged["reason"].get<std::string>()));
     return {"diverged", summary};
   }
   summary["status"] = "finished";

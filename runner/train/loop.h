@@ -7,9 +7,12 @@
 //
 //   before_train   resume done, nothing trained yet
 //   before_step    lr known, batch not fetched             (norm probes attach)
-//   after_loss     loss of the batch computed (or none: end of epoch)   (divergence on the loss)
-//   after_backward gradients ready, not yet clipped         (gradient all-reduce plugs in here)
-//   before_update  gradients clipped, grad_norm known; may veto  (divergence on the gradients)
+//   after_loss     loss of a micro-batch computed (or none: end of epoch)
+//   before_backward  before each micro-batch's backward; state.micro of state.accum
+//                                                            (DDP: the reducer is armed for the last)
+//   after_backward gradients of the update ready (averaged over ranks), not yet clipped
+//                                                            (DDP: the update's loss over all ranks)
+//   before_update  gradients clipped, grad_norm known; may veto  (divergence: loss, gradients)
 //   after_update   optimizer stepped                         (EMA)
 //   after_step     step counted                              (metrics, progress, checkpoints, stop)
 //   after_epoch    epoch done; state.eval holds the evaluation (null when not evaluated)
@@ -41,6 +44,7 @@ struct LoopState {
   double loss = 0.0;       // result.loss as a number (after_loss on)
   double grad_norm = 0.0;  // before clipping (before_update on)
   bool got_batch = false;  // after_loss: false at the end of the epoch
+  int64_t micro = 0, accum = 1;  // the micro-batch within the update, and how many it has
   nlohmann::json eval;     // after_epoch: the evaluation's metrics line
   std::string status = "finished";
   nlohmann::json diverged;  // {"step", "reason"} when status == "diverged"
@@ -54,6 +58,7 @@ class TrainHook {
   virtual void before_train(LoopState&) {}
   virtual void before_step(LoopState&) {}
   virtual void after_loss(LoopState&) {}
+  virtual void before_backward(LoopState&) {}
   virtual void after_backward(LoopState&) {}
   virtual void before_update(LoopState&) {}
   virtual void after_update(LoopState&) {}
@@ -72,8 +77,9 @@ nlohmann::json initialise_from(const RunContext& ctx, torch::nn::Module& model);
 void save_final_weights(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema);
 
 // Runs (or resumes) `task` to the end of the schedule or train.max_steps, with the standard hooks
-// (EMA, divergence guard, norm probes, metrics and progress, checkpoints, stop signal) and then
-// `extra` ones. Returns the run's status and summary (the last evaluation's metrics at its top level).
+// (EMA, divergence guard, norm probes, metrics and progress, checkpoints, stop signal; data
+// parallelism when ctx.dist) and then `extra` ones. In a data-parallel job rank 0 reads the
+// checkpoint and every rank receives its state (weights, EMA, optimizer, counters) from rank 0. Returns the run's status and summary (the last evaluation's metrics at its top level).
 RunResult run_training_loop(RunContext& ctx, Task& task, nlohmann::json summary, HookList extra = {});
 
 }  // namespace dyt
