@@ -3,16 +3,34 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <malloc.h>
 
 #include <csignal>
 #include <cstdio>
 #include <yaml-cpp/yaml.h>
 
+#include "core/distributed.h"
 #include "datasets/dataset.h"
 #include "runner/cli/commands.h"
 #include "runner/experiment/config.h"
 #include "core/io.h"
+
+namespace {
+// In a data-parallel job a collective fails on every rank when one rank dies: say which rank this
+// is, so that the first error in the job's log can be told from the echoes.
+std::string rank_hint() {
+  try {
+    const dyt::DistEnv e = dyt::read_dist_env();
+    if (!e.distributed()) return "";
+    return fmt::format("(rank {} of {}: when another rank failed first, its error above is the cause; rerun the same "
+                       "command to resume from the last checkpoint)\n",
+                       e.rank, e.world);
+  } catch (...) {
+    return "";
+  }
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace dyt;
@@ -191,10 +209,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+    std::fprintf(stderr, "error: %s\n%s", e.what_without_backtrace(), rank_hint().c_str());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n%s", e.what(), rank_hint().c_str());
     return 1;
   }
   return 0;

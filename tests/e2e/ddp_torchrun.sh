@@ -9,7 +9,8 @@
 #  2. only rank 0 writes: the 2-rank run folder holds the same files as the 1-rank one, and its
 #     env.json records the world size;
 #  3. SIGKILL of rank 1 mid-run: torchrun exits non-zero; the same command resumes from the last
-#     checkpoint and ends with the metrics of an uninterrupted 2-rank run;
+#     checkpoint and ends with the metrics of an uninterrupted 2-rank run; so does torchrun
+#     --max-restarts 1 by itself; SIGINT to one rank stops both after the same update;
 #  4. two `torchrun --nnodes 2` invocations (one process each, c10d rendezvous) train together,
 #     with the same losses as the single-node 2-process job;
 #  5. ranks whose configs differ are refused before training, naming the rank and the key;
@@ -115,6 +116,48 @@ for k in ("top1", "top5", "val_loss", "best_top1"):
     assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])), (k, a[k], b[k])
 print(f"  resumed: top1 {b['top1']} val_loss {b['val_loss']:.6f} (uninterrupted: {a['top1']} {a['val_loss']:.6f})")
 PY
+
+rank_pid() {  # rank_pid OUT RANK: the dyt process of that rank writing to OUT
+  for p in $(pgrep -f -- "--out $1" || true); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "RANK=$2" && [[ $(cat /proc/$p/comm) == dyt ]]; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+same_metrics() {
+  "$PYTHON" - "$(run_dir "$tmp/ref")/summary.json" "$(run_dir "$1")/summary.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["status"] == "finished" and b["steps"] == a["steps"], (a["steps"], b["steps"])
+for k in ("top1", "top5", "val_loss", "best_top1"):
+    assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])), (k, a[k], b[k])
+PY
+}
+
+echo "== 3b. the same kill under torchrun --max-restarts 1: torchrun restarts both ranks, which resume"
+"$TORCHRUN" --standalone --max-restarts 1 --nproc-per-node 2 --no-python "$DYT" "${full[@]}" --out "$tmp/mr" \
+  > "$tmp/mr.log" 2>&1 &
+job=$!
+wait_for "$(run_dir "$tmp/mr")/checkpoints/step_000000100.safetensors"
+kill -9 "$(rank_pid "$tmp/mr" 1)"
+wait $job || { echo "torchrun --max-restarts 1 failed"; cat "$tmp/mr.log"; exit 1; }
+grep -q "resuming at step" "$tmp/mr.log"
+same_metrics "$tmp/mr"
+
+echo "== 3c. SIGINT to rank 1 alone: both ranks stop after the same update, checkpointed; the rerun resumes"
+"$TORCHRUN" --standalone --nproc-per-node 2 --no-python "$DYT" "${full[@]}" --out "$tmp/si" > "$tmp/si.log" 2>&1 &
+job=$!
+wait_for "$(run_dir "$tmp/si")/checkpoints/step_000000100.safetensors"
+kill -INT "$(rank_pid "$tmp/si" 1)"
+set +e; wait $job; rc=$?; set -e
+test $rc -ne 0
+grep -q "interrupted; progress is checkpointed" "$tmp/si.log" || { cat "$tmp/si.log"; exit 1; }
+grep -q "Resume with the same command: torchrun ... dyt run $exp" "$tmp/si.log"
+"$TORCHRUN" --standalone --nproc-per-node 2 --no-python "$DYT" "${full[@]}" --out "$tmp/si" > "$tmp/si2.log" 2>&1 ||
+  { cat "$tmp/si2.log"; exit 1; }
+grep -q "resuming at step" "$tmp/si2.log"
+same_metrics "$tmp/si"
 
 echo "== 4. two torchrun --nnodes 2 invocations on this machine train together"
 port=$(free_port)
