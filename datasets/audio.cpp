@@ -298,6 +298,28 @@ double AudioDataset::hours() const {
 
 AudioClip AudioDataset::get(int64_t i) const { return read_audio((fs::path(m_.root) / m_.entries[i].path).string(), rate_); }
 
+BatchPlan token_batches(const AudioDataset& data, int64_t max_tokens, int64_t max_samples, uint64_t seed) {
+  const int64_t n = data.size();
+  std::vector<int64_t> order = epoch_order(n, seed, 0, true, 0, 1);  // the random tie-break
+  auto len = [&](int64_t i) { return std::min(data.length(i), max_samples); };
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return len(a) > len(b); });
+  BatchPlan plan;
+  std::vector<int64_t> batch;
+  int64_t longest = 0;
+  for (int64_t i : order) {
+    const int64_t l = len(i);
+    if (!batch.empty() && std::max(longest, l) * static_cast<int64_t>(batch.size() + 1) > max_tokens) {
+      plan.push_back(std::move(batch));
+      batch.clear();
+      longest = 0;
+    }
+    batch.push_back(i);
+    longest = std::max(longest, l);
+  }
+  if (!batch.empty()) plan.push_back(std::move(batch));
+  return plan;
+}
+
 AudioBatch AudioBatches::build(const BatchSlots& slots) const {
   const int64_t begin = slots.begin;
   std::vector<std::vector<float>> clips;

@@ -104,7 +104,17 @@ struct AudioLoaderOptions {
   int64_t workers = 1, prefetch = 4;
   uint64_t seed = 0;
   int64_t rank = 0, world = 1;
+  // > 0: batches of up to this many audio samples (fairseq's max_tokens) instead of batch_size
+  // utterances: utterances sorted by length, cut greedily so that the batch's longest (cropped to
+  // max_samples) times its count stays within the budget.
+  int64_t max_tokens = 0;
 };
+
+// fairseq's batch_by_size for audio: utterances in descending order of length (capped at
+// max_samples; ties broken by a permutation seeded with `seed`), cut greedily into batches whose
+// longest x count is at most max_tokens. Every utterance is in exactly one batch; one longer than
+// the budget makes a batch of its own.
+BatchPlan token_batches(const AudioDataset& data, int64_t max_tokens, int64_t max_samples, uint64_t seed);
 
 // Utterances, each randomly cropped to max_samples (and normalised if asked), collated by
 // cropping to the batch's shortest (fairseq's default) or padding to its longest.
@@ -125,14 +135,15 @@ class AudioBatches : public BatchBuilder<AudioBatch> {
 class AudioLoader : public BatchLoader<AudioBatch> {
  public:
   AudioLoader(std::shared_ptr<const AudioDataset> data, const AudioLoaderOptions& o)
-      : BatchLoader<AudioBatch>(std::make_shared<AudioBatches>(std::move(data), o), loader_options(o)) {}
+      : BatchLoader<AudioBatch>(std::make_shared<AudioBatches>(data, o), loader_options(data, o)) {}
 
  private:
-  static LoaderOptions loader_options(const AudioLoaderOptions& o) {
+  static LoaderOptions loader_options(const std::shared_ptr<const AudioDataset>& data, const AudioLoaderOptions& o) {
     LoaderOptions l;
     l.batch_size = o.batch_size, l.shuffle = o.shuffle, l.drop_last = o.drop_last, l.workers = o.workers;
     l.prefetch = o.prefetch, l.seed = o.seed, l.rank = o.rank, l.world = o.world;
     l.pad_shards = o.drop_last;  // training pads the shards to equal length; evaluation splits exactly
+    if (o.max_tokens > 0) l.plan = std::make_shared<const BatchPlan>(token_batches(*data, o.max_tokens, o.max_samples, o.seed));
     return l;
   }
 };

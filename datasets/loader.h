@@ -20,6 +20,11 @@
 
 namespace dyt {
 
+// A fixed list of batches, each a list of sample indices, used instead of slices of batch_size
+// from the epoch's order: token-budget batching (fairseq's batch_by_size). Every epoch shuffles
+// the list (seeded by seed and epoch, as fairseq's epoch iterator does) and shards it by rank.
+using BatchPlan = std::vector<std::vector<int64_t>>;
+
 struct LoaderOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
@@ -29,6 +34,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int64_t rank = 0, world = 1;
   bool pad_shards = true;  // equal shards by wrapping around (training); false: exact split (evaluation)
+  std::shared_ptr<const BatchPlan> plan;  // set: these batches instead of batch_size slices
 };
 
 // The samples of one batch, for a BatchBuilder: their indices in the data set in batch order,
@@ -61,7 +67,7 @@ class BatchLoader {
  public:
   BatchLoader(std::shared_ptr<const BatchBuilder<BatchT>> builder, LoaderOptions o)
       : builder_(std::move(builder)), o_(o), queue_(o.workers, o.prefetch) {
-    if (o_.batch_size <= 0) throw std::invalid_argument("loader: batch size must be positive");
+    if (o_.batch_size <= 0 && !o_.plan) throw std::invalid_argument("loader: batch size must be positive");
     if (builder_->size() == 0) throw DataError(builder_->describe() + ": the data set is empty");
   }
   BatchLoader(const BatchLoader&) = delete;
@@ -72,6 +78,12 @@ class BatchLoader {
     // Workers of the previous round read order_ and epoch_: stop them before changing either.
     queue_.stop();
     epoch_ = epoch;
+    if (o_.plan) {  // this rank's share of the epoch's shuffled batches
+      order_ = epoch_order(static_cast<int64_t>(o_.plan->size()), o_.seed, epoch, o_.shuffle, o_.rank, o_.world,
+                           o_.pad_shards);
+      queue_.start(std::min(first_batch, batches_per_epoch()), batches_per_epoch(), [this](int64_t b) { return build(b); });
+      return;
+    }
     order_ = epoch_order(builder_->size(), o_.seed, epoch, o_.shuffle, o_.rank, o_.world, o_.pad_shards);
     if (o_.drop_last && static_cast<int64_t>(order_.size()) < o_.batch_size)
       throw DataError(builder_->describe() + ": " + std::to_string(order_.size()) + " " + builder_->unit() +
@@ -81,11 +93,25 @@ class BatchLoader {
   }
   // The next batch of the epoch, or false at its end. Rethrows a worker's error (e.g. DataError).
   bool next(BatchT& out) { return queue_.next(out); }
-  int64_t batches_per_epoch() const { return batches_in(static_cast<int64_t>(order_.size()), o_.batch_size, o_.drop_last); }
-  int64_t samples_per_epoch() const { return static_cast<int64_t>(order_.size()); }
+  int64_t batches_per_epoch() const {
+    if (o_.plan) return static_cast<int64_t>(order_.size());
+    return batches_in(static_cast<int64_t>(order_.size()), o_.batch_size, o_.drop_last);
+  }
+  int64_t samples_per_epoch() const {
+    if (!o_.plan) return static_cast<int64_t>(order_.size());
+    int64_t n = 0;
+    for (int64_t b : order_) n += static_cast<int64_t>((*o_.plan)[b].size());
+    return n;
+  }
 
  private:
   BatchT build(int64_t b) const {
+    if (o_.plan) {
+      const std::vector<int64_t>& idx = (*o_.plan)[order_[b]];
+      BatchT out = builder_->build(BatchSlots{idx.data(), static_cast<int64_t>(idx.size()), 0, o_.seed, epoch_});
+      out.index = b;
+      return out;
+    }
     const int64_t begin = b * o_.batch_size;
     const int64_t end = std::min<int64_t>(begin + o_.batch_size, static_cast<int64_t>(order_.size()));
     BatchT out = builder_->build(BatchSlots{order_.data() + begin, end - begin, begin, o_.seed, epoch_});

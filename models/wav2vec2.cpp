@@ -51,6 +51,9 @@ void W2V2Options::visit(FieldVisitor& v) {
   v.field("mask_prob", mask_prob, doc("probability of a frame starting a masked span").ge(0).lt(1));
   v.field("mask_length", mask_length, doc("masked span length in frames").gt(0));
   v.field("min_masks", min_masks, doc("minimum masked spans per utterance").ge(1));
+  v.field("require_same_masks", require_same_masks,
+          doc("fairseq's require_same_masks: utterances with more masked frames than the batch's fewest keep a random "
+              "subset of that size, so every utterance has as many"));
   v.field("num_negatives", num_negatives, doc("distractors per masked frame").gt(0));
   v.field("logit_temp", logit_temp, doc("temperature of the cosine-similarity logits").gt(0));
   v.field("gumbel_temp", gumbel_temp, doc("Gumbel softmax temperature: [max, min, decay per update]").gt(0));
@@ -364,9 +367,23 @@ Wav2Vec2Impl::Output Wav2Vec2Impl::forward(const Tensor& source, const Tensor& p
   // Frame padding and span masks, utterance by utterance.
   Tensor frame_padding;
   std::vector<uint8_t> mask_host(static_cast<size_t>(B * T), 0), valid_host(static_cast<size_t>(B * T), 0);
+  std::vector<std::vector<int64_t>> masked_frames(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     std::vector<uint8_t> m = compute_span_mask(lengths[b], opts.mask_prob, opts.mask_length, opts.min_masks, rng);
-    for (int64_t t = 0; t < lengths[b]; ++t) mask_host[b * T + t] = m[t], valid_host[b * T + t] = 1;
+    for (int64_t t = 0; t < lengths[b]; ++t) {
+      mask_host[b * T + t] = m[t], valid_host[b * T + t] = 1;
+      if (m[t]) masked_frames[b].push_back(t);
+    }
+  }
+  if (opts.require_same_masks && B > 1) {  // fairseq: np.random.choice(mask_idc, min_len, replace=False)
+    size_t fewest = SIZE_MAX;
+    for (const auto& f : masked_frames) fewest = std::min(fewest, f.size());
+    for (int64_t b = 0; b < B; ++b) {
+      auto& f = masked_frames[b];
+      for (size_t i = 0; i < fewest && f.size() > fewest; ++i)
+        std::swap(f[i], f[i + static_cast<size_t>(rng() % static_cast<uint64_t>(f.size() - i))]);
+      for (size_t i = fewest; i < f.size(); ++i) mask_host[b * T + f[i]] = 0;
+    }
   }
   Tensor mask = torch::from_blob(mask_host.data(), {B, T}, torch::kUInt8).to(torch::kBool).to(x.device());
   Tensor valid = torch::from_blob(valid_host.data(), {B, T}, torch::kUInt8).to(torch::kBool).to(x.device());

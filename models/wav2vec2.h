@@ -41,6 +41,7 @@ struct W2V2Options : ModelOptions {
   bool quantize_targets = true;  // false: targets are the projected continuous features (fairseq's option)
   double mask_prob = 0.65;
   int64_t mask_length = 10, min_masks = 2;
+  bool require_same_masks = true;  // fairseq: every utterance of a batch keeps the batch's fewest masked frames
   int64_t num_negatives = 100;
   double logit_temp = 0.1;
   std::vector<double> gumbel_temp{2.0, 0.5, 0.999995};  // max, min, decay per update

@@ -116,6 +116,19 @@ TEST(ParamGroups, NoWeightDecayOnOneDimensionalParams) {
       if (name.find("alpha") != std::string::npos || name.find("norm") != std::string::npos) EXPECT_EQ(g.weight_decay, 0.0) << name;
 }
 
+// fairseq's rule (optim.decay_all): every parameter decays, alpha, norm gains and biases included.
+TEST(ParamGroups, DecayAllPutsEveryParameterUnderDecay) {
+  auto m = vit(64, 2, 4, "dyt");
+  int64_t n = 0, alphas = 0;
+  for (const auto& g : make_param_groups(*m, 0.01, 1.0, /*decay_all=*/true))
+    for (const auto& name : g.names) {
+      EXPECT_EQ(g.weight_decay, 0.01) << name;
+      ++n, alphas += name.find("alpha") != std::string::npos;
+    }
+  EXPECT_EQ(n, static_cast<int64_t>(m->parameters().size()));
+  EXPECT_GT(alphas, 0);
+}
+
 TEST(ParamGroups, LayerDecayScalesByDepth) {
   auto m = vit(64, 2, 4);
   auto groups = make_param_groups(*m, 0.05, 0.5);

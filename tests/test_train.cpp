@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "models/vit.h"
@@ -245,4 +246,48 @@ TEST(DistEnv, BadEnvironmentsNameTheVariable) {
                           {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}),
             "LOCAL_RANK");
   EXPECT_EQ(key_of_error({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}), "MASTER_ADDR");
+}
+
+// ---- precision (runner/train/components.h) ---------------------------------------------------------
+TEST(Precision, ResolvesEachSettingPerDevice) {
+  auto cpu = dyt::resolve_precision("auto", torch::kCPU);
+  EXPECT_EQ(cpu.name, "fp32");
+  EXPECT_FALSE(cpu.autocast);
+  auto gpu = dyt::resolve_precision("auto", torch::Device(torch::kCUDA, 0));
+  EXPECT_EQ(gpu.name, "bf16");
+  EXPECT_TRUE(gpu.autocast && gpu.dtype == at::kBFloat16);
+  auto tf32 = dyt::resolve_precision("tf32", torch::Device(torch::kCUDA, 0));
+  EXPECT_TRUE(tf32.tf32 && !tf32.autocast);
+  EXPECT_EQ(dyt::resolve_precision("tf32", torch::kCPU).name, "fp32");  // TF32 is a GPU matmul mode
+  auto fp16 = dyt::resolve_precision("fp16", torch::kCPU);
+  EXPECT_TRUE(fp16.autocast && fp16.loss_scaling && fp16.dtype == at::kHalf);
+}
+
+// GradScaler's rule: gradients divided by the scale; an inf/NaN skips the update and halves the
+// scale; 2000 clean updates double it; the state survives a checkpoint.
+TEST(Precision, LossScalerUnscalesSkipsOverflowsAndGrows) {
+  dyt::LossScaler s(true);
+  EXPECT_EQ(s.scale(), 65536.0);
+  torch::Tensor p = torch::zeros({3}, torch::requires_grad());
+  p.mutable_grad() = torch::tensor({65536.0f, -131072.0f, 0.0f});
+  EXPECT_FALSE(s.unscale({p}));
+  EXPECT_TRUE(torch::allclose(p.grad(), torch::tensor({1.0f, -2.0f, 0.0f})));
+  p.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity(), 0.0f});
+  const bool inf = s.unscale({p});
+  EXPECT_TRUE(inf);
+  s.update(inf);
+  EXPECT_EQ(s.scale(), 32768.0);
+  for (int i = 0; i < 1999; ++i) s.update(false);
+  EXPECT_EQ(s.scale(), 32768.0);
+  s.update(false);
+  EXPECT_EQ(s.scale(), 65536.0);
+  nlohmann::json extra;
+  s.update(false);
+  s.save(extra);
+  dyt::LossScaler r(true);
+  r.load(extra);
+  EXPECT_EQ(r.scale(), 65536.0);
+  for (int i = 0; i < 1999; ++i) r.update(false);
+  EXPECT_EQ(r.scale(), 131072.0);  // the one clean update before saving counted
+  EXPECT_EQ(dyt::LossScaler(false).scale(), 1.0);
 }

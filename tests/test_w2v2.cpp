@@ -3,6 +3,7 @@
 // positive, the quantiser's straight-through estimator and perplexity bounds, learning on a tiny
 // corpus; audio readers on files written in other formats, rates and channel counts.
 #include <gtest/gtest.h>
+#include <set>
 #include <sndfile.h>
 #include <torch/torch.h>
 
@@ -175,6 +176,32 @@ TEST(W2V2, ContinuousTargetsSkipTheQuantiser) {
   EXPECT_GT(params["wav2vec2.feature_extractor.conv_layers.0.conv.weight"].grad().abs().sum().item<double>(), 0.0);
 }
 
+// fairseq's require_same_masks: spans overlap at random, so utterances draw different numbers of
+// masked frames; with the option every utterance keeps as many as the batch's fewest (a random
+// subset of its own), without it they keep their own.
+TEST(W2V2, RequireSameMasksGivesEveryUtteranceTheSameCount) {
+  W2V2Options o = small();
+  o.mask_prob = 0.5, o.mask_length = 4;
+  for (bool same : {true, false}) {
+    o.require_same_masks = same;
+    torch::manual_seed(3);
+    Wav2Vec2Impl m(o);
+    m.eval();
+    torch::NoGradGuard ng;
+    std::set<int64_t> counts;
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      std::mt19937_64 rng(seed);
+      auto out = m.forward(torch::randn({4, 16000}), {}, rng);
+      for (int64_t b = 0; b < 4; ++b) counts.insert(out.mask[b].sum().item<int64_t>());
+      if (same) {
+        EXPECT_EQ(counts.size(), 1u) << "seed " << seed;
+        counts.clear();
+      }
+    }
+    if (!same) EXPECT_GT(counts.size(), 1u);  // the check above can fail: counts do differ by utterance
+  }
+}
+
 TEST(W2V2, FeatureNormFollowsTheModelOrStaysLayerNorm) {
   W2V2Options o = small();
   o.norm.type = "dyt";
@@ -313,4 +340,58 @@ TEST(Audio, ManifestsAndLoaderBatches) {
   EXPECT_EQ(b.padding_mask[1].sum().item<int64_t>(), 0);
   dyt::test::write_file(d / "bad.tsv", "/root\nno-tab-here 123\n");
   EXPECT_NE(dyt::test::error_of<DataError>([&] { read_manifest((d / "bad.tsv").string()); }).find("bad.tsv:2: expected"), std::string::npos);
+}
+
+// fairseq's batching by audio samples (data.max_tokens): every batch within the budget (its
+// longest, cropped to max_samples, times its count), batches cut from the length-sorted list (so
+// each holds similar lengths), and an epoch over 2 ranks covering every utterance exactly once.
+TEST(Audio, TokenBudgetBatchesAreBucketedWithinBudgetAndCoverTheEpoch) {
+  dyt::test::TempDir d;
+  Manifest m;
+  m.root = d.path().string();
+  const int n = 40;
+  for (int i = 0; i < n; ++i) {
+    const int64_t len = 1000 + 137 * ((i * 17) % n);  // distinct lengths 1000 ... 6343, shuffled over i
+    write_wav((d / ("u" + std::to_string(i) + ".wav")).string(), std::vector<float>(len, 0.1f), 16000);
+    m.entries.push_back({"u" + std::to_string(i) + ".wav", len});
+  }
+  write_manifest((d / "train.tsv").string(), m);
+  auto ds = std::make_shared<AudioDataset>((d / "train.tsv").string(), 0, 16000);
+  const int64_t budget = 20000, cap = 6000;
+  const BatchPlan plan = token_batches(*ds, budget, cap, 7);
+  std::vector<int> seen(n, 0);
+  int64_t prev_shortest = INT64_MAX;
+  for (const auto& b : plan) {
+    int64_t longest = 0, shortest = INT64_MAX;
+    for (int64_t i : b) {
+      ++seen[i];
+      longest = std::max(longest, std::min(ds->length(i), cap));
+      shortest = std::min(shortest, std::min(ds->length(i), cap));
+    }
+    EXPECT_LE(longest * static_cast<int64_t>(b.size()), budget);
+    EXPECT_LE(longest, prev_shortest);  // bucketed: no batch's lengths interleave with another's
+    prev_shortest = shortest;
+  }
+  for (int i = 0; i < n; ++i) EXPECT_EQ(seen[i], 1) << i;
+  EXPECT_GT(plan.size(), 8u);
+  EXPECT_LT(plan.size(), 20u);  // greedy: batches near the budget, not one utterance each
+
+  // Through the loader, sharded over 2 ranks (evaluation: exact split), read back by length.
+  std::multiset<int64_t> lengths;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    AudioLoaderOptions lo;
+    lo.max_tokens = budget, lo.max_samples = 100000, lo.pad = true, lo.workers = 1, lo.seed = 7;
+    lo.shuffle = true, lo.drop_last = false, lo.rank = rank, lo.world = 2;
+    AudioLoader l(ds, lo);
+    l.start_epoch(3);
+    AudioBatch b;
+    while (l.next(b)) {
+      for (int64_t r = 0; r < b.source.size(0); ++r)
+        lengths.insert(b.source.size(1) - b.padding_mask[r].sum().item<int64_t>());
+      EXPECT_LE(b.source.size(0) * b.source.size(1), budget);  // padded to the longest: still within budget
+    }
+  }
+  std::multiset<int64_t> want;
+  for (const auto& e : m.entries) want.insert(e.num_samples);
+  EXPECT_EQ(lengths, want);
 }

@@ -2,6 +2,7 @@
 #include "runner/experiment/experiment.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 
@@ -21,6 +22,10 @@ void DataOptions::visit(FieldVisitor& v) {
               "as total / (batch_size x world); 0 = batch_size x world x train.accum_steps")
               .ge(0));
   v.field("eval_batch_size", eval_batch_size, doc("evaluation batch; 0 = batch_size").ge(0));
+  v.field("recipe_total_batch", recipe_total_batch,
+          doc("the reference recipe's total batch (e.g. 4096); a run at another total batch says so in its header and "
+              "summary.json, with the lr scaled by blr x total / 256; 0 = no reference")
+              .ge(0));
   v.field("train_subset", train_subset, doc("use the first N training samples; 0 = all").ge(0));
   v.field("val_subset", val_subset, doc("use the first N validation samples; 0 = all").ge(0));
   v.field("workers", workers, doc("loader threads; 0 = load on the training thread").ge(0));
@@ -39,6 +44,14 @@ void DataOptions::visit(FieldVisitor& v) {
     v.field("max_sample_size", max_sample_size, doc("audio: random crop to at most this many samples").gt(0));
     v.field("min_sample_size", min_sample_size, doc("audio: skip utterances shorter than this").ge(0));
     v.field("pad", pad, doc("audio: pad batches with a padding mask; false crops to the shortest utterance"));
+    v.field("max_tokens", max_tokens,
+            doc("audio: > 0 batches by audio samples per process (fairseq's max_tokens): length-sorted utterances cut "
+                "so that longest x count <= max_tokens; data.batch_size is then unused")
+                .ge(0));
+    v.field("total_max_tokens", total_max_tokens,
+            doc("audio: the recipe's audio samples per update over all processes (fairseq: max_tokens x GPUs x "
+                "update_freq); train.accum_steps is derived as total / (max_tokens x world); 0 = off")
+                .ge(0));
     v.field("normalize", normalize, doc("audio: zero mean, unit variance per utterance (wav2vec 2.0 Large)"));
     v.field("synthesize_hours", synthesize_hours,
             doc("audio: > 0 makes an espeak-ng corpus of this many hours in data.root when it has no manifests").ge(0));
@@ -56,6 +69,9 @@ void OptimOptions::visit(FieldVisitor& v) {
   v.field("weight_decay", weight_decay, doc("decoupled weight decay; never on 1-D params (norm weights, biases, alpha)").ge(0));
   v.field("momentum", momentum, doc("SGD momentum").ge(0).lt(1));
   v.field("layer_decay", layer_decay, doc("layer-wise lr decay factor; 1 = off").gt(0).le(1));
+  v.field("decay_all", decay_all,
+          doc("weight decay on every parameter, norm gains, biases and DyT's alpha included (fairseq's wav2vec 2.0); "
+              "false: none on 1-D parameters and biases (timm, ConvNeXt, MAE)"));
   v.field("clip_grad", clip_grad, doc("clip the global gradient norm to this; 0 = off").ge(0));
   v.check(!(lr > 0 && blr > 0), "lr", "give optim.lr or optim.blr, not both (set the other to 0)");
   v.check(lr > 0 || blr > 0, "lr", "no learning rate: set optim.lr (absolute) or optim.blr (scaled by batch / 256)");
@@ -75,7 +91,10 @@ void TrainOptions::visit(FieldVisitor& v) {
   v.field("label_smoothing", label_smoothing, doc("label smoothing of the cross-entropy").ge(0).lt(1));
   v.field("ema", ema, doc("keep an exponential moving average of the weights and evaluate it too"));
   v.field("ema_decay", ema_decay, doc("EMA decay per step").gt(0).lt(1));
-  v.field("precision", precision, doc("auto: bf16 autocast on CUDA, fp32 on CPU").one_of({"auto", "fp32", "bf16"}));
+  v.field("precision", precision,
+          doc("auto: bf16 autocast on CUDA, fp32 on the CPU; tf32: fp32 with TF32 matmuls on CUDA (the official ViT "
+              "runs); fp16: fp16 autocast with dynamic loss scaling (MAE, fairseq); bf16; fp32")
+              .one_of({"auto", "fp32", "tf32", "bf16", "fp16"}));
   v.field("max_steps", max_steps, doc("stop after N optimizer steps (the schedule keeps its length); 0 = no cap").ge(0));
   v.field("eval_every", eval_every, doc("evaluate every N epochs (and after the last)").gt(0));
   v.field("log_every", log_every, doc("write a training metrics line every N steps").gt(0));
@@ -114,7 +133,16 @@ void RunOptions::visit(FieldVisitor& v) {
 void ReportOptions::visit(FieldVisitor& v) {
   v.field("row", row, doc("table row label; empty = the experiment name"));
   v.field("column", column, doc("table column label; empty = the variant name"));
-  v.field("metric", metric, doc("summary.json metric shown in the table").one_of({"top1", "top5", "val_loss", "ema_top1", "best_top1", "loss_bits", "best_loss_bits"}));
+  const std::vector<std::string> metrics = {"top1",          "top5",      "val_loss",       "ema_top1",
+                                            "best_top1",     "best_ema_top1", "loss_bits", "best_loss_bits",
+                                            "accuracy",      "best_accuracy"};
+  v.field("metric", metric, doc("summary.json metric shown in the table").one_of(metrics));
+  v.field("also", also,
+          doc("more summary.json metrics, each as its own table below the first (e.g. [best_top1, best_ema_top1]: the "
+              "ViT scripts' max accuracy and max EMA accuracy)"));
+  for (const auto& m : also)
+    v.check(std::find(metrics.begin(), metrics.end(), m) != metrics.end(), "also",
+            fmt::format("'{}' is not a table metric; one of: {}", m, fmt::join(metrics, ", ")));
   v.field("baseline", baseline, doc("column the delta is computed against; empty = the first"));
   v.field("stage", stage, doc("staged experiments: the stage whose results the table shows; empty = the last"));
 }
@@ -156,6 +184,21 @@ void ExperimentConfig::visit(FieldVisitor& v) {
 }
 
 int64_t accumulation_steps(const ExperimentConfig& c, int64_t world) {
+  if (c.data.max_tokens > 0 && c.data.total_max_tokens > 0) {  // fairseq: update_freq from the audio budget
+    const int64_t per = c.data.max_tokens * world;
+    if (c.data.total_max_tokens % per != 0)
+      throw ConfigError(Origin{}, "data.total_max_tokens",
+                        fmt::format("{} is not data.max_tokens {} x {} process(es) x an integer accumulation; change "
+                                    "data.total_max_tokens or data.max_tokens",
+                                    c.data.total_max_tokens, c.data.max_tokens, world));
+    const int64_t accum = c.data.total_max_tokens / per;
+    if (c.train.accum_steps != 1 && c.train.accum_steps != accum)
+      throw ConfigError(Origin{}, "train.accum_steps",
+                        fmt::format("{} contradicts data.total_max_tokens {} = data.max_tokens {} x {} process(es) x {}; "
+                                    "give one of the two",
+                                    c.train.accum_steps, c.data.total_max_tokens, c.data.max_tokens, world, accum));
+    return accum;
+  }
   const int64_t per_update = c.data.batch_size * world;
   if (c.data.total_batch_size <= 0) return c.train.accum_steps;
   if (c.data.total_batch_size % per_update != 0)

@@ -36,6 +36,9 @@ struct DataOptions {
   // audio_manifest
   std::string train_manifest = "train.tsv", valid_manifest = "valid.tsv";
   int64_t max_sample_size = 250000, min_sample_size = 32000;
+  int64_t max_tokens = 0;        // > 0: audio batches of up to this many samples per process (fairseq)
+  int64_t total_max_tokens = 0;  // > 0: the recipe's audio samples per update over all processes
+  int64_t recipe_total_batch = 0;  // the reference recipe's total batch (a run at another one says so)
   bool pad = false, normalize = false;
   double synthesize_hours = 0.0;  // > 0: make an espeak-ng corpus of this size in data.root if it has none
   int64_t synthesize_seed = 0;
@@ -49,6 +52,7 @@ struct OptimOptions {
   std::vector<double> betas{0.9, 0.999};
   double eps = 1e-8, weight_decay = 0.05, momentum = 0.9;
   double layer_decay = 1.0;  // < 1: layer-wise lr decay (MAE/BEiT fine-tuning)
+  bool decay_all = false;    // weight decay on every parameter (fairseq) instead of none on 1-D ones (timm)
   double clip_grad = 0.0;    // max global gradient norm; 0 = off
   void visit(FieldVisitor& v);
 };
@@ -101,6 +105,7 @@ struct ReportOptions {
   std::string row;       // table row label; "" = the model preset / experiment name
   std::string column;    // table column label; "" = the variant name
   std::string metric = "top1";
+  std::vector<std::string> also;  // more summary metrics, each its own table below the first
   std::string baseline;  // column the delta is taken against; "" = the first column
   std::string stage;     // for staged experiments: whose summary the table shows; "" = the last
   void visit(FieldVisitor& v);

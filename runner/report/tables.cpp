@@ -204,9 +204,10 @@ std::string render_latex(const Table& t) {
   return out;
 }
 
-Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs) {
+std::vector<Table> experiment_tables(const Experiment& e, const std::vector<RunSpec>& runs) {
   std::vector<RunRecord> records;
   std::string metric, baseline;
+  std::vector<std::string> also;
   for (const auto& spec : runs) {
     if (!spec.stage.empty()) {  // a staged run appears through one stage
       const std::string want = spec.config.report.stage.empty() ? spec.stages.back() : spec.config.report.stage;
@@ -216,7 +217,8 @@ Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs) {
     r.variant = spec.variant, r.seed = spec.seed;
     r.row = spec.config.report.row.empty() ? e.name : spec.config.report.row;
     r.column = spec.config.report.column.empty() ? spec.variant : spec.config.report.column;
-    if (metric.empty()) metric = spec.config.report.metric, baseline = spec.config.report.baseline;
+    if (metric.empty())
+      metric = spec.config.report.metric, baseline = spec.config.report.baseline, also = spec.config.report.also;
     const fs::path summary = RunFolder{spec.dir}.summary();
     if (fs::exists(summary)) {
       r.summary = read_json(summary);
@@ -227,8 +229,13 @@ Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs) {
     records.push_back(std::move(r));
   }
   YAML::Node d = e.tree.at("description");
-  return build_table(e.name + (d.IsDefined() && d.IsScalar() ? ": " + d.Scalar() : ""), metric, baseline, records);
+  const std::string title = e.name + (d.IsDefined() && d.IsScalar() ? ": " + d.Scalar() : "");
+  std::vector<Table> out = {build_table(title, metric, baseline, records)};
+  for (const auto& m : also) out.push_back(build_table(title, m, baseline, records));
+  return out;
 }
+
+Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs) { return experiment_tables(e, runs).front(); }
 
 namespace {
 // Seeds with a run folder under <out>/<experiment>/<variant>/seed<k>, e.g. from `dyt run --seeds`.
@@ -248,7 +255,7 @@ std::vector<int64_t> seeds_on_disk(const fs::path& dir) {
 }
 }  // namespace
 
-Table experiment_table(const std::string& experiment, const fs::path& out_root) {
+std::vector<Table> experiment_tables(const std::string& experiment, const fs::path& out_root) {
   Experiment e = load_experiment(experiment);
   PlanRequest req;
   req.out = out_root;
@@ -259,25 +266,37 @@ Table experiment_table(const std::string& experiment, const fs::path& out_root) 
     for (const auto& r : plan_runs(e, req)) all.insert(r.seed);
     req.seeds.assign(all.begin(), all.end());
   }
-  return experiment_table(e, plan_runs(e, req));
+  return experiment_tables(e, plan_runs(e, req));
+}
+Table experiment_table(const std::string& experiment, const fs::path& out_root) {
+  return experiment_tables(experiment, out_root).front();
 }
 
 namespace {
-std::string write_table_files(const Table& t, const fs::path& dir) {
-  const std::string md = render_markdown(t);
+// One table per metric (report.metric, then report.also), stacked in each file; the CSV keeps
+// one header (its rows name their metric).
+std::string write_table_files(const std::vector<Table>& tables, const fs::path& dir) {
+  std::string md, csv, tex;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    md += (i ? "\n" : "") + render_markdown(tables[i]);
+    std::string c = render_csv(tables[i]);
+    csv += i ? c.substr(c.find('\n') + 1) : c;
+    tex += (i ? "\n" : "") + render_latex(tables[i]);
+  }
   atomic_write(dir / "table.md", md);
-  atomic_write(dir / "table.csv", render_csv(t));
-  atomic_write(dir / "table.tex", render_latex(t));
+  atomic_write(dir / "table.csv", csv);
+  atomic_write(dir / "table.tex", tex);
   return md;
 }
+
 }  // namespace
 
 std::string write_experiment_table(const std::string& experiment, const fs::path& out_root) {
-  return write_table_files(experiment_table(experiment, out_root), out_root / load_experiment(experiment).name);
+  return write_table_files(experiment_tables(experiment, out_root), out_root / load_experiment(experiment).name);
 }
 
 std::string write_experiment_table(const Experiment& e, const std::vector<RunSpec>& runs, const fs::path& out_root) {
-  return write_table_files(experiment_table(e, runs), out_root / e.name);
+  return write_table_files(experiment_tables(e, runs), out_root / e.name);
 }
 
 namespace {

@@ -58,6 +58,9 @@ std::string write_experiment_table(const Experiment& e, const std::vector<RunSpe
 // on disk under <out_root>/<experiment>/<variant>/seed<k>.
 Table experiment_table(const std::string& experiment, const std::filesystem::path& out_root);
 Table experiment_table(const Experiment& e, const std::vector<RunSpec>& runs);
+// The primary table (report.metric) and one per report.also metric.
+std::vector<Table> experiment_tables(const Experiment& e, const std::vector<RunSpec>& runs);
+std::vector<Table> experiment_tables(const std::string& experiment, const std::filesystem::path& out_root);
 
 // Our counterparts of the paper's tables (configs/paper/tables.yaml) next to the published
 // values, from whatever runs exist under out_root, plus the efficiency table from the

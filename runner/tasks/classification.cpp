@@ -25,11 +25,12 @@ struct EvalResult {
 };
 
 // Top-1/top-5 hits, summed loss and count over this rank's shard of the validation data.
-std::vector<double> evaluate_shard(Classifier& model, Loader& loader, const torch::Device& device, bool bf16) {
+std::vector<double> evaluate_shard(Classifier& model, Loader& loader, const torch::Device& device,
+                                   const Precision& precision) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  AutocastGuard ac(bf16, device.type());
+  AutocastGuard ac(precision, device.type());
   loader.start_epoch(0);
   Batch b;
   double correct1 = 0, correct5 = 0, loss_sum = 0;
@@ -145,7 +146,7 @@ class ClassificationTask : public Task {
     index = b.index;
     Tensor x = b.images.to(device_, true);
     Tensor y = b.labels.to(device_, true);
-    AutocastGuard ac(bf16_, device_.type());
+    AutocastGuard ac(precision_, device_.type());
     auto& net = classifier();
     if (mixer_->active()) {
       std::mt19937_64 rng(mix_seed(static_cast<uint64_t>(spec_.seed) + 101, static_cast<uint64_t>(step)));
@@ -161,11 +162,11 @@ class ClassificationTask : public Task {
   }
 
   json evaluate(int64_t) override {
-    EvalResult e = from_sums(sum_over_ranks(evaluate_shard(classifier(), *data_.val, device_, bf16_)));
+    EvalResult e = from_sums(sum_over_ranks(evaluate_shard(classifier(), *data_.val, device_, precision_)));
     json j = {{"top1", e.top1}, {"top5", e.top5}, {"loss", e.loss}, {"n", e.n}};
     if (ema()) {
       EvalResult q =
-          from_sums(sum_over_ranks(evaluate_shard(dynamic_cast<Classifier&>(*ema()), *data_.val, device_, bf16_)));
+          from_sums(sum_over_ranks(evaluate_shard(dynamic_cast<Classifier&>(*ema()), *data_.val, device_, precision_)));
       j["ema_top1"] = q.top1, j["ema_top5"] = q.top5, j["ema_loss"] = q.loss;
     }
     return j;
@@ -187,7 +188,7 @@ class ClassificationTask : public Task {
         [&](int64_t) {
           Batch b;
           if (!data_.val->next(b)) return false;
-          AutocastGuard ac(bf16_, device_.type());
+          AutocastGuard ac(precision_, device_.type());
           net.forward(b.images.to(device_));
           return true;
         },

@@ -5,10 +5,6 @@
 
 namespace dyt {
 
-bool use_bf16(const ExperimentConfig& cfg, const torch::Device& device) {
-  return device.is_cuda() ? cfg.train.precision != "fp32" : cfg.train.precision == "bf16";
-}
-
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
                           int64_t world, uint64_t seed) {
   const DatasetType& dtype = dataset_registry().get(cfg.data.dataset);

@@ -22,7 +22,4 @@ struct ImageData {
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
                           int64_t world, uint64_t seed);
 
-// bf16 autocast: on CUDA unless train.precision is fp32; on CPU only when asked (bf16).
-bool use_bf16(const ExperimentConfig& cfg, const torch::Device& device);
-
 }  // namespace dyt

@@ -102,7 +102,7 @@ class MaeTask : public Task {
     if (!data_.train->next(b)) return false;
     index = b.index;
     Tensor x = b.images.to(device_, true);
-    AutocastGuard ac(bf16_, device_.type());
+    AutocastGuard ac(precision_, device_.type());
     r.loss = mae().forward(x, mo_->mask_ratio).loss;
     r.samples = x.size(0);
     return true;
@@ -112,7 +112,7 @@ class MaeTask : public Task {
     torch::NoGradGuard ng;
     auto& model = mae();
     model.eval();
-    AutocastGuard ac(bf16_, device_.type());
+    AutocastGuard ac(precision_, device_.type());
     data_.val->start_epoch(0);
     Batch b;
     double sum = 0;

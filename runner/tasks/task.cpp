@@ -19,7 +19,7 @@ json to_json(const std::vector<MetricInfo>& metrics) {
 }
 
 Task::Task(RunContext& ctx)
-    : ctx_(ctx), spec_(ctx.spec), cfg_(ctx.spec.config), device_(ctx.device), bf16_(use_bf16(cfg_, ctx.device)) {}
+    : ctx_(ctx), spec_(ctx.spec), cfg_(ctx.spec.config), device_(ctx.device), precision_(resolve_precision(cfg_.train.precision, ctx.device)) {}
 
 Task::~Task() = default;
 
@@ -46,7 +46,8 @@ RunResult Task::run() {
     ema_->eval();
   }
   opt_ = std::make_unique<Optimizer>(cfg_.optim,
-                                     make_param_groups(*model_, cfg_.optim.weight_decay, cfg_.optim.layer_decay));
+                                     make_param_groups(*model_, cfg_.optim.weight_decay, cfg_.optim.layer_decay,
+                                                       cfg_.optim.decay_all));
   json summary = {{"experiment", spec_.experiment}, {"variant", spec_.variant}, {"seed", spec_.seed},
                   {"params", count_parameters(*model_)}, {"data", data_description()}};
   if (!init_report.is_null()) summary["init"] = init_report;

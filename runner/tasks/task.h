@@ -18,6 +18,7 @@
 #include "core/registry.h"
 #include "models/model.h"
 #include "runner/experiment/experiment.h"
+#include "runner/train/components.h"
 
 namespace dyt {
 
@@ -106,7 +107,7 @@ class Task {
   const RunSpec& spec_;
   const ExperimentConfig& cfg_;
   torch::Device device_;
-  bool bf16_;  // bf16 autocast (train.precision; on CUDA by default)
+  Precision precision_;  // train.precision on this device (autocast dtype, TF32, loss scaling)
 
  private:
   ModelPtr model_, ema_;

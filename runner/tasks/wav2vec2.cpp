@@ -73,6 +73,7 @@ class Wav2Vec2Task : public Task {
     lo.batch_size = cfg_.data.batch_size, lo.max_samples = cfg_.data.max_sample_size, lo.pad = cfg_.data.pad;
     lo.normalize = cfg_.data.normalize, lo.workers = cfg_.data.workers, lo.prefetch = cfg_.data.prefetch;
     lo.seed = static_cast<uint64_t>(spec_.seed), lo.rank = ctx_.rank, lo.world = ctx_.world;
+    lo.max_tokens = cfg_.data.max_tokens;
     train_ = std::make_unique<AudioLoader>(train_set_, lo);
     train_->start_epoch(0);
     lo.shuffle = false, lo.drop_last = false, lo.seed = 4242;  // the same validation crops in every run
@@ -93,7 +94,7 @@ class Wav2Vec2Task : public Task {
     std::mt19937_64 rng(mix_seed(static_cast<uint64_t>(spec_.seed) + 77, static_cast<uint64_t>(step)));
     Tensor src = b.source.to(device_, true);
     Tensor pad = cfg_.data.pad ? b.padding_mask.to(device_, true) : Tensor();
-    AutocastGuard ac(bf16_, device_.type());
+    AutocastGuard ac(precision_, device_.type());
     Wav2Vec2Impl::Output o = model.forward(src, pad, rng);
     r.loss = o.loss;
     r.samples = src.size(0);
@@ -111,7 +112,7 @@ class Wav2Vec2Task : public Task {
     torch::NoGradGuard ng;
     auto& model = w2v2();
     model.eval();
-    AutocastGuard ac(bf16_, device_.type());
+    AutocastGuard ac(precision_, device_.type());
     val_->start_epoch(0);
     AudioBatch b;
     double loss = 0, contrastive = 0, correct = 0, ppl = 0;

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using torch::Tensor;
 
-std::vector<ParamGroup> make_param_groups(const Model& model, double weight_decay, double layer_decay) {
+std::vector<ParamGroup> make_param_groups(const Model& model, double weight_decay, double layer_decay, bool decay_all) {
   const auto skip = model.no_weight_decay();
   std::map<std::pair<int64_t, bool>, ParamGroup> groups;
   const int64_t L = model.num_layers();
@@ -23,8 +23,8 @@ std::vector<ParamGroup> make_param_groups(const Model& model, double weight_deca
     const Tensor& p = item.value();
     if (!p.requires_grad()) continue;
     const std::string& name = item.key();
-    const bool no_decay = p.dim() <= 1 || (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) ||
-                          std::find(skip.begin(), skip.end(), name) != skip.end();
+    const bool no_decay = !decay_all && (p.dim() <= 1 || (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) ||
+                          std::find(skip.begin(), skip.end(), name) != skip.end());
     const int64_t layer = layer_decay < 1.0 ? model.layer_id(name) : 0;
     ParamGroup& g = groups[{layer, no_decay}];
     g.names.push_back(name);
@@ -217,11 +217,68 @@ std::vector<std::string> load_state_dict(torch::nn::Module& m, const SafeTensors
   return loaded;
 }
 
-AutocastGuard::AutocastGuard(bool enabled, torch::DeviceType device) : enabled_(enabled), device_(device) {
+Precision resolve_precision(const std::string& setting, const torch::Device& device) {
+  Precision p;
+  const std::string s = setting == "auto" ? (device.is_cuda() ? "bf16" : "fp32") : setting;
+  p.name = s == "tf32" && !device.is_cuda() ? "fp32" : s;
+  p.autocast = s == "bf16" || s == "fp16";
+  p.dtype = s == "fp16" ? at::kHalf : at::kBFloat16;
+  p.tf32 = s == "tf32" && device.is_cuda();
+  p.loss_scaling = s == "fp16";
+  return p;
+}
+
+void apply_matmul_precision(const Precision& p) {
+  if (!torch::cuda::is_available()) return;
+  at::globalContext().setAllowTF32CuBLAS(p.tf32);
+  at::globalContext().setAllowTF32CuDNN(p.tf32);
+}
+
+bool LossScaler::unscale(const std::vector<Tensor>& params) {
+  if (!enabled_) return false;
+  torch::NoGradGuard ng;
+  std::map<std::string, std::vector<Tensor>> by;  // one fused call per device and dtype
+  for (const auto& p : params)
+    if (p.grad().defined())
+      by[p.grad().device().str() + "/" + c10::toString(p.grad().scalar_type())].push_back(p.grad());
+  bool found = false;
+  for (auto& [key, grads] : by) {
+    const torch::Device dev = grads.front().device();
+    Tensor inf = torch::zeros({1}, torch::TensorOptions().device(dev).dtype(torch::kFloat));
+    Tensor inv = torch::full({1}, 1.0 / scale_, torch::TensorOptions().device(dev).dtype(torch::kFloat));
+    at::_amp_foreach_non_finite_check_and_unscale_(grads, inf, inv);
+    found = found || inf.item<float>() > 0;
+  }
+  return found;
+}
+
+void LossScaler::update(bool found_inf) {
+  if (!enabled_) return;
+  if (found_inf) {
+    scale_ *= 0.5, good_steps_ = 0;
+  } else if (++good_steps_ == 2000) {
+    scale_ *= 2.0, good_steps_ = 0;
+  }
+}
+
+void LossScaler::save(json& extra) const {
+  if (!enabled_) return;
+  extra["loss_scale"] = scale_;
+  extra["loss_scale_good_steps"] = good_steps_;
+}
+
+void LossScaler::load(const json& extra) {
+  if (!enabled_ || !extra.contains("loss_scale")) return;
+  scale_ = extra.at("loss_scale").get<double>();
+  good_steps_ = extra.value("loss_scale_good_steps", int64_t{0});
+}
+
+AutocastGuard::AutocastGuard(bool enabled, torch::DeviceType device, at::ScalarType dtype)
+    : enabled_(enabled), device_(device) {
   if (!enabled_) return;
   prev_ = at::autocast::is_autocast_enabled(device_);
   at::autocast::set_autocast_enabled(device_, true);
-  at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+  at::autocast::set_autocast_dtype(device_, dtype);
   at::autocast::increment_nesting();
 }
 

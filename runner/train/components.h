@@ -26,9 +26,11 @@ struct ParamGroup {
 };
 
 // timm's param_groups_weight_decay (+ layer decay): parameters with ndim <= 1, names ending in
-// ".bias" and the model's no_weight_decay() list get no decay. With layer_decay < 1 each layer
-// id gets lr_scale = layer_decay^(num_layers - 1 - id).
-std::vector<ParamGroup> make_param_groups(const Model& model, double weight_decay, double layer_decay);
+// ".bias" and the model's no_weight_decay() list get no decay. decay_all: every parameter decays
+// (fairseq's Adam: norm gains, biases and DyT's alpha too). With layer_decay < 1 each layer id gets
+// lr_scale = layer_decay^(num_layers - 1 - id).
+std::vector<ParamGroup> make_param_groups(const Model& model, double weight_decay, double layer_decay,
+                                          bool decay_all = false);
 
 class Optimizer {
  public:
@@ -80,16 +82,51 @@ std::vector<NamedTensor> state_dict(const torch::nn::Module& m, const std::strin
 std::vector<std::string> load_state_dict(torch::nn::Module& m, const SafeTensorsFile& f, const std::string& prefix,
                                          bool strict);
 
-// bf16 autocast on CUDA while alive (no-op when disabled).
+// train.precision as it runs on a device: autocast (bf16 or fp16), TF32 matrix multiplies, loss
+// scaling. auto = bf16 on CUDA, fp32 on the CPU; tf32 = fp32 storage and accumulation with TF32
+// tensor-core multiplies on CUDA (fp32 on the CPU); fp16 = fp16 autocast with a dynamic loss scale
+// (torch.cuda.amp.GradScaler's rule), as MAE's and fairseq's recipes train.
+struct Precision {
+  std::string name = "fp32";  // what runs: fp32 | tf32 | bf16 | fp16
+  bool autocast = false;
+  at::ScalarType dtype = at::kBFloat16;
+  bool tf32 = false, loss_scaling = false;
+};
+Precision resolve_precision(const std::string& setting, const torch::Device& device);
+// Sets (or clears) TF32 for cuBLAS and cuDNN as `p` asks; no effect without CUDA.
+void apply_matmul_precision(const Precision& p);
+
+// Autocast while alive (no-op when disabled): bf16 unless `dtype` says otherwise.
 class AutocastGuard {
  public:
-  AutocastGuard(bool enabled, torch::DeviceType device);
+  AutocastGuard(bool enabled, torch::DeviceType device, at::ScalarType dtype = at::kBFloat16);
+  AutocastGuard(const Precision& p, torch::DeviceType device) : AutocastGuard(p.autocast, device, p.dtype) {}
   ~AutocastGuard();
 
  private:
   bool enabled_;
   torch::DeviceType device_;
   bool prev_;
+};
+
+// Dynamic loss scaling for fp16 (GradScaler's defaults: 2^16 to start, halved on an overflow and
+// the update skipped, doubled after 2000 updates without one).
+class LossScaler {
+ public:
+  explicit LossScaler(bool enabled) : enabled_(enabled) {}
+  bool enabled() const { return enabled_; }
+  double scale() const { return enabled_ ? scale_ : 1.0; }
+  // Divides every gradient by the scale; true when one is not finite (skip this update).
+  bool unscale(const std::vector<torch::Tensor>& params);
+  void update(bool found_inf);
+  // In the checkpoint (TrainState.extra), so that a resumed run scales as the uninterrupted one.
+  void save(nlohmann::json& extra) const;
+  void load(const nlohmann::json& extra);
+
+ private:
+  bool enabled_;
+  double scale_ = 65536.0;
+  int64_t good_steps_ = 0;
 };
 
 struct TrainState {

@@ -107,6 +107,7 @@ class DivergenceGuard : public TrainHook {
   explicit DivergenceGuard(double max_grad_norm) : max_(max_grad_norm) {}
   void before_update(LoopState& s) override {
     if (!std::isfinite(s.loss)) diverge(s, fmt::format("loss is {}", s.loss));
+    else if (s.overflow) return;  // fp16 overflow: the loss scaler skips this update and lowers the scale
     else if (!std::isfinite(s.grad_norm) || s.grad_norm > max_) diverge(s, fmt::format("gradient norm {:.3g}", s.grad_norm));
   }
 
@@ -185,10 +186,13 @@ class MetricsWriter : public TrainHook {
     json& j = s.eval;
     j["split"] = "val", j["step"] = s.train.step, j["epoch"] = s.train.epoch;
     metrics_.write(j, true);
-    const std::string best_key = "best_" + primary_.name;
-    if (j.contains(primary_.name)) {
-      const double v = j[primary_.name].get<double>();
-      const json& best = s.train.extra[best_key];
+    // best_<metric> over the evaluations, and best_ema_<metric> when the EMA weights are evaluated
+    // too (the ViT scripts' "max accuracy" and "max EMA accuracy").
+    for (const std::string& key : {primary_.name, "ema_" + primary_.name}) {
+      if (!j.contains(key) || !j[key].is_number()) continue;
+      const double v = j[key].get<double>();
+      const std::string best_key = "best_" + key;
+      const json& best = s.train.extra.contains(best_key) ? s.train.extra[best_key] : json();
       if (best.is_null() || (primary_.higher_is_better ? v > best.get<double>() : v < best.get<double>()))
         s.train.extra[best_key] = v;
     }
@@ -308,6 +312,25 @@ void receive_state_from_rank0(Distributed& dist, torch::nn::Module& model, torch
 
 }  // namespace
 
+json recipe_deviation(const ExperimentConfig& cfg, int64_t world) {
+  const int64_t recipe = cfg.data.recipe_total_batch;
+  if (recipe <= 0 || cfg.data.max_tokens > 0) return json();
+  const int64_t total = total_batch(cfg, world);
+  if (total == recipe) return json();
+  const bool scaled = cfg.optim.lr <= 0;
+  const double lr = effective_lr(cfg, world);
+  const double recipe_lr = scaled ? cfg.optim.blr * static_cast<double>(recipe) / 256.0 : cfg.optim.lr;
+  return {{"total_batch", total},
+          {"recipe_total_batch", recipe},
+          {"peak_lr", lr},
+          {"recipe_peak_lr", recipe_lr},
+          {"message", fmt::format("this run trains at total batch {}, not the recipe's {}: peak lr {:.3g} instead of "
+                                  "{:.3g} ({}). Set data.total_batch_size: {} to train as the recipe.",
+                                  total, recipe, lr, recipe_lr,
+                                  scaled ? "scaled linearly by optim.blr x total / 256" : "optim.lr is absolute: not scaled",
+                                  recipe)}};
+}
+
 RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList extra) {
   const RunSpec& spec = ctx.spec;
   const ExperimentConfig& cfg = task.config();
@@ -360,22 +383,43 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
     reducer = std::make_unique<GradientReducer>(*ctx.dist, trainable, names, cfg.train.bucket_mb);
   }
   if (writes) metrics.keep_first(resumed ? s.train.metrics_lines : 0);
+  // Precision: TF32 as the run asks; fp16's loss scale resumes with the run.
+  const Precision precision = resolve_precision(cfg.train.precision, ctx.device);
+  apply_matmul_precision(precision);
+  LossScaler scaler(precision.loss_scaling);
+  scaler.load(s.train.extra);
+  int64_t skipped_updates = s.train.extra.value("skipped_updates", int64_t{0});
   Progress progress(ctx.label, s.total_steps, s.train.step);
   if (!writes) {
   } else if (resumed)
     progress.line(fmt::format("resuming at step {} (epoch {}, batch {}) from {}", s.train.step, s.train.epoch,
                               s.train.batch, fs::path(resumed_from).filename().string()));
+  else if (cfg.data.max_tokens > 0)
+    progress.line(fmt::format("{} parameters, {} steps ({} epochs x {}), up to {} audio samples per update ({} x {} "
+                              "process(es) x {} accumulated), peak lr {:.3g}, {}",
+                              summary.value("params", int64_t{0}), s.total_steps, s.epochs, spe,
+                              cfg.data.max_tokens * ctx.world * accum, cfg.data.max_tokens, ctx.world, accum, peak_lr,
+                              precision.name + (precision.loss_scaling ? " with loss scaling" : "")));
   else
     progress.line(fmt::format("{} parameters, {} steps ({} epochs x {}), total batch {} ({} x {} process(es) x {} "
-                              "accumulated), peak lr {:.3g}",
+                              "accumulated), peak lr {:.3g}, {}",
                               summary.value("params", int64_t{0}), s.total_steps, s.epochs, spe, total_batch(cfg, ctx.world),
-                              cfg.data.batch_size, ctx.world, accum, peak_lr));
+                              cfg.data.batch_size, ctx.world, accum, peak_lr,
+                              precision.name + (precision.loss_scaling ? " with loss scaling" : "")));
+  // A run at another total batch than its recipe's says so, loudly, here and in summary.json.
+  const json deviation = recipe_deviation(cfg, ctx.world);
+  if (!deviation.is_null()) {
+    summary["recipe_deviation"] = deviation;
+    if (writes) progress.line("WARNING: " + deviation["message"].get<std::string>());
+  }
 
   const auto t_start = std::chrono::steady_clock::now();
   const double wall_before = s.train.wall_s;
   s.wall = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); };
   auto save = [&](TrainState t) {
     t.wall_s = s.wall(), t.metrics_lines = metrics.lines();
+    scaler.save(t.extra);
+    if (scaler.enabled()) t.extra["skipped_updates"] = skipped_updates;
     save_checkpoint(spec.dir, model, ema, opt, t, cfg.train.keep_checkpoints);
   };
 
@@ -422,7 +466,10 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
         call(&TrainHook::after_loss);
         if (!s.got_batch || !running()) break;
         call(&TrainHook::before_backward);
-        (accum == 1 ? r.loss : r.loss / static_cast<double>(accum)).backward();
+        if (scaler.enabled())
+          (r.loss * (scaler.scale() / static_cast<double>(accum))).backward();
+        else
+          (accum == 1 ? r.loss : r.loss / static_cast<double>(accum)).backward();
         loss_sum += s.loss, samples += r.samples;
         for (const auto& [k, v] : r.extra.items()) extra[k] = extra.value(k, 0.0) + v.get<double>() / accum;
       }
@@ -431,10 +478,15 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
       s.result.samples = samples;
       s.result.extra = accum == 1 ? s.result.extra : extra;
       call(&TrainHook::after_backward);
-      s.grad_norm = grad_norm_and_clip(params, cfg.optim.clip_grad);
+      s.overflow = scaler.unscale(params);  // (gradients are the same on every rank: all decide alike)
+      scaler.update(s.overflow);
+      s.grad_norm = s.overflow ? NAN : grad_norm_and_clip(params, cfg.optim.clip_grad);
       call(&TrainHook::before_update);
       if (!running()) break;
-      opt.step(s.lr);
+      if (s.overflow)
+        ++skipped_updates;
+      else
+        opt.step(s.lr);
       opt.zero_grad();
       call(&TrainHook::after_update);
       ++s.train.step;
@@ -461,6 +513,8 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   summary["epochs"] = s.epochs;
   summary["wall_s"] = s.wall();
   summary["device"] = ctx.device.str();
+  summary["precision"] = precision.name;
+  if (scaler.enabled()) summary["skipped_updates"] = skipped_updates, summary["loss_scale"] = scaler.scale();
   summary["metrics"] = to_json(metric_infos);
   if (s.stop) {
     summary["status"] = "interrupted";
@@ -479,6 +533,7 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   for (const auto& [k, v] : last_eval.items())
     if (k != "split" && k != "step" && k != "epoch") summary[k == "loss" ? "val_loss" : k] = v;
   summary[best_key] = s.train.extra[best_key];
+  if (s.train.extra.contains("best_ema_" + primary.name)) summary["best_ema_" + primary.name] = s.train.extra["best_ema_" + primary.name];
   if (!writes) return {"finished", summary};
   // Fig. 8: how well the final alphas follow 1 / std of their inputs across layers.
   json last_norms;

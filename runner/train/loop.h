@@ -43,6 +43,7 @@ struct LoopState {
   StepResult result;       // the current batch's loss, samples and extra numbers
   double loss = 0.0;       // result.loss as a number (after_loss on)
   double grad_norm = 0.0;  // before clipping (before_update on)
+  bool overflow = false;   // fp16: a gradient overflowed the loss scale; this update is skipped
   bool got_batch = false;  // after_loss: false at the end of the epoch
   int64_t micro = 0, accum = 1;  // the micro-batch within the update, and how many it has
   nlohmann::json eval;     // after_epoch: the evaluation's metrics line
@@ -72,6 +73,10 @@ using HookList = std::vector<std::unique_ptr<TrainHook>>;
 // stage (init.from_stage) or a file (init.checkpoint) by name and shape, re-initialises the head,
 // freezes the backbone. Returns a report for summary.json (null when there is nothing to do).
 nlohmann::json initialise_from(const RunContext& ctx, torch::nn::Module& model);
+
+// When data.recipe_total_batch is set and the run's total batch differs: what differs (total
+// batch, peak lr, the recipe's) and a message; null otherwise.
+nlohmann::json recipe_deviation(const ExperimentConfig& cfg, int64_t world);
 
 // model.safetensors (and model_ema.safetensors) with the model's state-dict names.
 void save_final_weights(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema);
