@@ -1,6 +1,10 @@
 // Config loading: base inheritance, dotted keys, --set overrides, and validation messages that
 // name the file, line, key and fix; all problems reported at once.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
 
 #include "models/model.h"
 #include "runner/experiment/config.h"
@@ -8,6 +12,7 @@
 #include "test_util.h"
 
 using namespace dyt;
+namespace fs = std::filesystem;
 using dyt::test::TempDir;
 using dyt::test::write_file;
 
@@ -253,4 +258,93 @@ TEST(ConfigFuzzRegressions, CorpusAndSavedCrashesPassTheProperty) {
     }
   }
   EXPECT_GE(n, 4);
+}
+
+// ---- the paper experiments against their official recipes (tests/golden/paper_recipes.yaml) ------
+namespace {
+// A dotted key of the resolved config, e.g. data.augment.mixup.
+YAML::Node at_path(const YAML::Node& root, const std::string& dotted) {
+  YAML::Node n;
+  n.reset(root);  // (assignment would write into the tree: yaml-cpp's Node::operator= assigns values)
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    const std::string key = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const YAML::Node& cn = n;
+    if (!cn.IsMap() || !cn[key]) return YAML::Node(YAML::NodeType::Undefined);
+    n.reset(cn[key]);
+    if (dot == std::string::npos) return n;
+    start = dot + 1;
+  }
+}
+// Equal as numbers when both are numbers, else as text (sequences element by element).
+bool same_value(const YAML::Node& want, const YAML::Node& got) {
+  if (!got.IsDefined()) return false;
+  if (want.IsSequence()) {
+    if (!got.IsSequence() || got.size() != want.size()) return false;
+    for (size_t i = 0; i < want.size(); ++i)
+      if (!same_value(want[i], got[i])) return false;
+    return true;
+  }
+  if (!want.IsScalar() || !got.IsScalar()) return false;
+  try {
+    const double a = want.as<double>(), b = got.as<double>();
+    return std::abs(a - b) <= 1e-12 * std::max(1.0, std::abs(a));
+  } catch (const YAML::Exception&) {
+    return want.Scalar() == got.Scalar();
+  }
+}
+}  // namespace
+
+TEST(Recipes, PaperExperimentsMatchTheOfficialCommands) {
+  const YAML::Node table = YAML::LoadFile((suite_home() / "tests/golden/paper_recipes.yaml").string());
+  int64_t checked = 0;
+  std::set<std::string> experiments;
+  for (const auto& exp : table) {
+    const std::string name = exp.first.Scalar();
+    experiments.insert(name);
+    Experiment e = load_experiment(name);
+    PlanRequest req;
+    req.out = "/nonexistent";
+    for (const auto& v : exp.second["variants"]) req.variants.push_back(v.Scalar());
+    const std::vector<RunSpec> runs = plan_runs(e, req);
+    std::set<std::string> variants_seen;
+    for (const auto& run : runs) {
+      variants_seen.insert(run.variant);
+      const YAML::Node spec = run.stage.empty() ? exp.second : exp.second["stages"][run.stage];
+      if (!spec) continue;  // a stage the table does not pin (e.g. the linear probe)
+      const std::string where = name + " " + run.variant + (run.stage.empty() ? "" : " " + run.stage);
+      const ExperimentConfig& c = run.config;
+      const int64_t gpus = spec["gpus"].as<int64_t>();
+      for (const auto& kv : spec) {
+        const std::string k = kv.first.Scalar();
+        if (k == "gpus" || k == "config" || k == "stages" || k == "variants") continue;
+        if (k == "accum") EXPECT_EQ(accumulation_steps(c, gpus), kv.second.as<int64_t>()) << where;
+        else if (k == "peak_lr") EXPECT_NEAR(effective_lr(c, gpus), kv.second.as<double>(), 1e-12) << where;
+        else if (k == "total_batch") EXPECT_EQ(total_batch(c, gpus), kv.second.as<int64_t>()) << where;
+        else if (k == "total_tokens")
+          EXPECT_EQ(c.data.max_tokens * gpus * accumulation_steps(c, gpus), kv.second.as<int64_t>()) << where;
+        else ADD_FAILURE() << "paper_recipes.yaml: unknown check '" << k << "' for " << where;
+        ++checked;
+      }
+      // On one process the recipe's batch is kept by accumulation, at the same peak lr.
+      if (spec["total_batch"]) {
+        EXPECT_EQ(total_batch(c, 1), spec["total_batch"].as<int64_t>()) << where << " on 1 process";
+        EXPECT_NEAR(effective_lr(c, 1), spec["peak_lr"].as<double>(), 1e-12) << where << " on 1 process";
+      }
+      const YAML::Node resolved = YAML::Load(run.resolved_yaml);
+      for (const auto& kv : spec["config"]) {
+        const YAML::Node got = at_path(resolved, kv.first.Scalar());
+        EXPECT_TRUE(same_value(kv.second, got))
+            << where << ": " << kv.first.Scalar() << " is " << (got.IsDefined() ? YAML::Dump(got) : "(absent)")
+            << ", the official recipe has " << YAML::Dump(kv.second);
+        ++checked;
+      }
+    }
+    for (const auto& v : exp.second["variants"]) EXPECT_TRUE(variants_seen.count(v.Scalar())) << name << " " << v.Scalar();
+  }
+  // Every paper experiment has a row in the table.
+  for (const auto& f : fs::directory_iterator(suite_home() / "experiments/paper"))
+    EXPECT_TRUE(experiments.count("paper/" + f.path().stem().string())) << f.path() << " has no row in paper_recipes.yaml";
+  EXPECT_GT(checked, 200);
 }

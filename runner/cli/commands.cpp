@@ -104,13 +104,26 @@ int cmd_config(const std::string& experiment, const std::vector<std::string>& se
   for (const auto& r : runs) {
     if (!shown.insert({r.variant, r.stage}).second) continue;  // seeds differ only in `seed`
     const ExperimentConfig& c = r.config;
-    std::printf("--- # %s, variant %s%s (seed %lld shown)\n# one process: total batch %lld (%lld x %lld accumulated), "
-                "peak lr %.4g; with N processes the total is N times the batch per process unless "
-                "data.total_batch_size fixes it\n%s",
-                e.name.c_str(), r.variant.c_str(), r.stage.empty() ? "" : (", stage " + r.stage).c_str(),
-                static_cast<long long>(r.seed), static_cast<long long>(total_batch(c)),
-                static_cast<long long>(c.data.batch_size), static_cast<long long>(accumulation_steps(c)),
-                effective_lr(c), r.resolved_yaml.c_str());
+    std::string batch;
+    if (c.data.max_tokens > 0)
+      batch = fmt::format("up to {} audio samples per update ({} x {} accumulated), peak lr {:.4g}; {}",
+                          c.data.max_tokens * accumulation_steps(c), c.data.max_tokens, accumulation_steps(c),
+                          effective_lr(c),
+                          c.data.total_max_tokens > 0
+                              ? fmt::format("with N processes the accumulation is {} / ({} x N)", c.data.total_max_tokens,
+                                            c.data.max_tokens)
+                              : "with N processes N times that");
+    else
+      batch = fmt::format("total batch {} ({} x {} accumulated), peak lr {:.4g}; {}", total_batch(c), c.data.batch_size,
+                          accumulation_steps(c), effective_lr(c),
+                          c.data.total_batch_size > 0
+                              ? fmt::format("with N processes the accumulation is {} / ({} x N), the lr the same",
+                                            c.data.total_batch_size, c.data.batch_size)
+                              : "with N processes the total is N times the batch per process (and the lr with it when "
+                                "optim.blr sets it)");
+    std::printf("--- # %s, variant %s%s (seed %lld shown)\n# one process: %s\n%s", e.name.c_str(), r.variant.c_str(),
+                r.stage.empty() ? "" : (", stage " + r.stage).c_str(), static_cast<long long>(r.seed), batch.c_str(),
+                r.resolved_yaml.c_str());
   }
   return 0;
 }

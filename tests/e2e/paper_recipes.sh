@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The paper-scale recipes resolve with `dyt config` and run on an ImageNet-style ImageFolder tree
-# (1000 class folders, generated here), a couple of steps each: the full augmentation stack
-# (RandAugment, mixup/cutmix, random erasing), EMA, drop-path and layer shapes of ViT-B and ViT-L.
+# (1000 class folders, generated here), one update of two accumulated micro-batches each: the full
+# augmentation stack (RandAugment, mixup/cutmix, random erasing), EMA, drop-path and layer shapes of
+# ViT-B and ViT-L, the precision modes (tf32 = fp32 on the CPU, fp16 with loss scaling for MAE), and
+# the warning a run at another total batch than its recipe's gives.
 set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,12 +28,19 @@ for exp in paper/vit_b_imagenet paper/vit_l_imagenet; do
   grep -q "randaugment: rand-m9-mstd0.5-inc1" "$tmp/config.txt"
   grep -q "epochs: 300" "$tmp/config.txt"
   grep -q "mixup: 0.8" "$tmp/config.txt"
-  "$DYT" run "$exp" --out "$tmp/out" --max-steps 2 --set data.root="$tmp/imagenet" --set data.batch_size=4 \
-    --set data.train_subset=16 --set data.val_subset=8 --set data.eval_batch_size=8
+  grep -q "total batch 4096 (64 x 64 accumulated), peak lr 0.004" "$tmp/config.txt"
+  grep -q "precision: tf32" "$tmp/config.txt"
+  "$DYT" run "$exp" --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=4 \
+    --set data.total_batch_size=8 --set data.train_subset=16 --set data.val_subset=8 --set data.eval_batch_size=8 \
+    > "$tmp/run.log" 2>&1 || { cat "$tmp/run.log"; exit 1; }
+  grep -q "total batch 8 (4 x 1 process(es) x 2 accumulated), peak lr 7.81e-06, fp32" "$tmp/run.log" || { cat "$tmp/run.log"; exit 1; }
+  grep -q "WARNING: this run trains at total batch 8, not the recipe's 4096: peak lr 7.81e-06 instead of 0.004" "$tmp/run.log"
   for v in ln dyt; do
     grep -q '"status": "finished"' "$tmp/out/$exp/$v/seed0/summary.json"
+    grep -q '"recipe_total_batch": 4096' "$tmp/out/$exp/$v/seed0/summary.json"
     test -s "$tmp/out/$exp/$v/seed0/model_ema.safetensors"
   done
+  grep -q "metric: best_ema_top1" "$tmp/out/$exp/table.md"  # the scripts' max EMA accuracy, below the final
 done
 for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
   "$DYT" config "$exp" > "$tmp/config.txt"
@@ -39,7 +48,10 @@ for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
   grep -q "layer_decay: 0.65\|layer_decay: 0.75" "$tmp/config.txt"
 done
 "$DYT" run paper/mae_vit_b_imagenet --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=4 \
-  --set data.train_subset=8 --set data.val_subset=4 --set data.eval_batch_size=4 --variants dyt
+  --set data.total_batch_size=8 --set data.train_subset=16 --set data.val_subset=4 --set data.eval_batch_size=4 \
+  --variants dyt > "$tmp/mae.log" 2>&1 || { cat "$tmp/mae.log"; exit 1; }
+grep -q "fp16 with loss scaling" "$tmp/mae.log"
+grep -q '"precision": "fp16"' "$tmp/out/paper/mae_vit_b_imagenet/dyt/seed0/pretrain/summary.json"
 for stage in pretrain finetune; do
   grep -q '"status": "finished"' "$tmp/out/paper/mae_vit_b_imagenet/dyt/seed0/$stage/summary.json"
 done
