@@ -257,8 +257,15 @@ class StopSignal : public TrainHook {
 // together with whether any rank was asked to stop, so that every rank stops at the same update.
 class DataParallel : public TrainHook {
  public:
-  DataParallel(Distributed& dist, GradientReducer& reducer, const std::atomic<bool>* stop)
-      : dist_(dist), reducer_(reducer), stop_(stop) {}
+  DataParallel(Distributed& dist, GradientReducer& reducer, const std::atomic<bool>* stop, uint64_t seed)
+      : dist_(dist), reducer_(reducer), stop_(stop), seed_(seed) {}
+  // Dropout and drop-path draw from each rank's own generator (as timm seeds seed + rank). Rank 0's
+  // is the run's own stream (checkpointed); the others are reseeded from (seed, rank, update) before
+  // every update, so that a resumed job draws exactly what the uninterrupted one would have.
+  void before_step(LoopState& s) override {
+    if (dist_.rank() > 0)
+      torch::manual_seed(mix_seed(mix_seed(seed_, static_cast<uint64_t>(dist_.rank())), static_cast<uint64_t>(s.train.step)));
+  }
   void before_backward(LoopState& s) override {
     if (s.micro + 1 == s.accum) reducer_.prepare_for_backward();
   }
@@ -281,6 +288,7 @@ class DataParallel : public TrainHook {
   Distributed& dist_;
   GradientReducer& reducer_;
   const std::atomic<bool>* stop_;
+  uint64_t seed_;
   bool stop_any_ = false;
 };
 
@@ -370,12 +378,6 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   std::unique_ptr<GradientReducer> reducer;
   if (ctx.dist) {
     receive_state_from_rank0(*ctx.dist, model, ema, opt, s.train, resumed, resumed_from);
-    // Dropout / drop-path draw from each rank's own generator (as timm seeds seed + rank); rank
-    // 0 keeps the run's (restored from the checkpoint when resuming), the others start from
-    // (seed, rank, step).
-    if (ctx.rank > 0)
-      torch::manual_seed(mix_seed(mix_seed(static_cast<uint64_t>(spec.seed), static_cast<uint64_t>(ctx.rank)),
-                                  static_cast<uint64_t>(s.train.step)));
     std::vector<Tensor> trainable;
     std::vector<std::string> names;
     for (const auto& item : model.named_parameters(true))
@@ -433,7 +435,7 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
     hooks.push_back(std::make_unique<Checkpointer>(save, cfg.train.checkpoint_every));
   }
   if (reducer)
-    hooks.push_back(std::make_unique<DataParallel>(*ctx.dist, *reducer, ctx.stop));
+    hooks.push_back(std::make_unique<DataParallel>(*ctx.dist, *reducer, ctx.stop, static_cast<uint64_t>(spec.seed)));
   else
     hooks.push_back(std::make_unique<StopSignal>(ctx.stop));
   for (auto& h : extra) hooks.push_back(std::move(h));

@@ -9,7 +9,8 @@
 #  2. only rank 0 writes: the 2-rank run folder holds the same files as the 1-rank one, and its
 #     env.json records the world size;
 #  3. SIGKILL of rank 1 mid-run: torchrun exits non-zero; the same command resumes from the last
-#     checkpoint and ends with the metrics of an uninterrupted 2-rank run; so does torchrun
+#     checkpoint and ends with the metrics of an uninterrupted 2-rank run (with drop-path on, so
+#     every rank's random draws must resume too); so does torchrun
 #     --max-restarts 1 by itself; SIGINT to one rank stops both after the same update;
 #  4. two `torchrun --nnodes 2` invocations (one process each, c10d rendezvous) train together,
 #     with the same losses as the single-node 2-process job;
@@ -89,7 +90,8 @@ assert "distributed" not in one
 PY
 
 echo "== 3. SIGKILL of rank 1 mid-run, then the same command resumes"
-full=("${base[@]}" --set data.batch_size=32 --set train.checkpoint_every=25)
+# drop-path on: a resumed job must draw the same stochastic depth on every rank as the uninterrupted one
+full=("${base[@]}" --set data.batch_size=32 --set train.checkpoint_every=25 --set model.drop_path_rate=0.1)
 "$TORCHRUN" --standalone --nproc-per-node 2 --no-python "$DYT" "${full[@]}" --out "$tmp/ref" > "$tmp/ref.log" 2>&1 ||
   { cat "$tmp/ref.log"; exit 1; }
 "$TORCHRUN" --standalone --nproc-per-node 2 --no-python "$DYT" "${full[@]}" --out "$tmp/k" > "$tmp/k.log" 2>&1 &
