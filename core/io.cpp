@@ -17,8 +17,6 @@ namespace dyt {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace {
-
 [[noreturn]] void io_fail(const fs::path& path, const char* what, int err) {
   std::string hint;
   if (err == ENOSPC || err == EDQUOT || err == EFBIG)
@@ -28,6 +26,8 @@ namespace {
     hint = "; choose a writable results folder with --out";
   throw IoError(fmt::format("{}: {} failed: {}{}", path.string(), what, std::strerror(err), hint));
 }
+
+namespace {
 
 // Writes everything or returns the errno of the failure (0 on success).
 int write_all(int fd, const char* data, size_t n) {

@@ -22,6 +22,10 @@ std::string read_text(const std::filesystem::path& path);
 nlohmann::json read_json(const std::filesystem::path& path);
 
 // Appends one JSON object per line; `sync` forces it to disk.
+// Throws the IoError of a failed file operation: the file, what failed, the system's reason, and
+// the fix for a full disk or an unwritable folder.
+[[noreturn]] void io_fail(const std::filesystem::path& path, const char* what, int err);
+
 void append_jsonl(const std::filesystem::path& path, const nlohmann::json& j, bool sync = false);
 // All objects of a JSON-lines file (a torn last line, from a crash, is ignored).
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);

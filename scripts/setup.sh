@@ -3,7 +3,8 @@
 #   1. Debian packages (compilers, OpenCV, yaml-cpp, CLI11, fmt, GoogleTest, gnuplot, libsndfile,
 #      Gloo's headers for c10d, ...)
 #   2. a project-local Python virtual environment (.venv) holding PyPI's torch==2.11.0, whose
-#      libtorch the C++ build links against, plus timm/transformers/safetensors for the golden tests.
+#      libtorch the C++ build links against, plus timm/transformers/safetensors for the golden tests
+#      and tensorboard for the test that reads our event files with it.
 # Each step is skipped when already satisfied, so `make test` can call it every time (about a second).
 # Environment: DYT_VENV (default <repo>/.venv), DYT_SKIP_APT=1, DYT_SKIP_PIP=1, DYT_PYTHON (interpreter).
 set -euo pipefail
@@ -12,7 +13,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${DYT_VENV:-$repo/.venv}
 torch_version=2.11.0
 # Pinned versions of the test-only Python packages (never needed by `dyt` at run time).
-py_test_pkgs=(timm==1.0.29 transformers safetensors numpy)
+py_test_pkgs=(timm==1.0.29 transformers safetensors numpy tensorboard==2.21.0)
 
 apt_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -63,7 +64,7 @@ if [[ ${DYT_SKIP_PIP:-0} != 1 ]]; then
 import importlib.metadata as m
 want = {"torch": "$torch_version"}
 ok = True
-for name in ["torch", "timm", "transformers", "safetensors", "numpy"]:
+for name in ["torch", "timm", "transformers", "safetensors", "numpy", "tensorboard"]:
     try:
         v = m.version(name)
     except m.PackageNotFoundError:

@@ -11,6 +11,7 @@
 #include "core/distributed.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "core/tensorboard.h"
 #include "runner/train/components.h"
 #include "test_util.h"
 
@@ -290,4 +291,13 @@ TEST(Precision, LossScalerUnscalesSkipsOverflowsAndGrows) {
   for (int i = 0; i < 1999; ++i) r.update(false);
   EXPECT_EQ(r.scale(), 131072.0);  // the one clean update before saving counted
   EXPECT_EQ(dyt::LossScaler(false).scale(), 1.0);
+}
+
+// TFRecord framing as TensorBoard reads it: CRC-32C's check value and the record masking.
+TEST(TensorBoard, Crc32cAndMaskingMatchTheirDefinitions) {
+  const std::string s = "123456789";
+  EXPECT_EQ(dyt::crc32c(s.data(), s.size()), 0xE3069283u);  // the CRC-32C check value (RFC 3720)
+  const uint32_t c = 0xE3069283u;
+  EXPECT_EQ(dyt::masked_crc32c(s.data(), s.size()), ((c >> 15) | (c << 17)) + 0xa282ead8u);
+  EXPECT_EQ(dyt::crc32c("", 0), 0u);
 }

@@ -110,6 +110,9 @@ void TrainOptions::visit(FieldVisitor& v) {
           doc("micro-batches per optimizer update (gradient accumulation); derived from data.total_batch_size "
               "when that is given")
               .ge(1));
+  v.field("tensorboard", tensorboard,
+          doc("write TensorBoard event files (every metrics.jsonl line as scalars) to <run>/tensorboard/: "
+              "`tensorboard --logdir results` shows the runs live"));
   v.field("bucket_mb", bucket_mb,
           doc("data-parallel jobs: MiB of gradients per all-reduce bucket (DDP's bucket_cap_mb; the first bucket is "
               "1 MiB)")

@@ -80,7 +80,8 @@ struct TrainOptions {
   int64_t track_norms_every = 0;        // log every norm layer's input std (and alpha) every N steps
   int64_t capture_mapping = 0;          // at the end, save up to N (input, output) points per norm layer
   int64_t accum_steps = 1;              // micro-batches per optimizer update (gradient accumulation)
-  double bucket_mb = 25.0;              // data parallelism: gradient all-reduce bucket size (DDP's bucket_cap_mb)
+  double bucket_mb = 25.0;
+  bool tensorboard = true;              // TensorBoard event files in the run folder              // data parallelism: gradient all-reduce bucket size (DDP's bucket_cap_mb)
   void visit(FieldVisitor& v);
 };
 

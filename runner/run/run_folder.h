@@ -19,6 +19,8 @@ struct RunFolder {
   std::filesystem::path ema_weights() const { return dir / "model_ema.safetensors"; }
   std::filesystem::path checkpoints() const { return dir / "checkpoints"; }  // step_<N>.safetensors
   std::filesystem::path lock() const { return dir / ".lock"; }              // flock while a process runs it
+  std::filesystem::path log() const { return dir / "log.txt"; }             // what the terminal showed
+  std::filesystem::path tensorboard() const { return dir / "tensorboard"; } // event files (tensorboard --logdir)
   // A sibling stage's folder (MAE fine-tuning starts from <seed>/pretrain/).
   RunFolder stage(const std::string& name) const { return {dir.parent_path() / name}; }
 

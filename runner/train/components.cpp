@@ -1,5 +1,7 @@
 // Training parts: parameter groups, AdamW/SGD, schedule, EMA, autocast, checkpoints, metrics, progress.
 #include "runner/train/components.h"
+
+#include <ctime>
 #include "runner/run/run_folder.h"
 
 #include <ATen/autocast_mode.h>
@@ -355,6 +357,37 @@ bool load_latest_checkpoint(const fs::path& dir, torch::nn::Module& model, torch
   return false;
 }
 
+MetricsLog::MetricsLog(fs::path path) : path_(std::move(path)) {}
+MetricsLog::~MetricsLog() = default;
+
+void MetricsLog::attach_tensorboard(std::unique_ptr<EventWriter> tb, int64_t replay_from) {
+  tb_ = std::move(tb);
+  if (replay_from >= 0 && fs::exists(path_))
+    for (const auto& j : read_jsonl(path_))
+      if (j.contains("step") && j["step"].get<int64_t>() >= replay_from) mirror(j);
+}
+
+void MetricsLog::write(const json& j, bool sync) {
+  append_jsonl(path_, j, sync);
+  ++lines_;
+  mirror(j);
+}
+
+void MetricsLog::mirror(const json& j) {
+  if (!tb_ || !j.contains("step")) return;
+  const int64_t step = j["step"].get<int64_t>();
+  const std::string split = j.value("split", "train");
+  if (split == "norms" && j.contains("layers")) {
+    for (const auto& l : j["layers"])
+      for (const char* k : {"alpha", "input_std"})
+        if (l.contains(k) && l[k].is_number()) tb_->scalar(std::string(k) + "/" + l["name"].get<std::string>(), l[k].get<double>(), step);
+  } else {
+    for (const auto& [k, v] : j.items())
+      if (v.is_number() && k != "step" && k != "epoch") tb_->scalar(split + "/" + k, v.get<double>(), step);
+  }
+  tb_->flush();
+}
+
 void MetricsLog::keep_first(int64_t lines) {
   lines_ = 0;
   if (lines <= 0) {
@@ -382,13 +415,40 @@ std::string format_duration(double s) {
 
 Progress::Progress(std::string label, int64_t total_steps, int64_t start_step)
     : label_(std::move(label)), total_(total_steps), start_(start_step), tty_(::isatty(STDERR_FILENO) != 0),
-      t0_(std::chrono::steady_clock::now()), last_(t0_) {}
+      t0_(std::chrono::steady_clock::now()), last_(t0_), last_file_(t0_) {}
+
+Progress::~Progress() {
+  if (log_) std::fclose(log_);
+}
+
+void Progress::tee(const fs::path& path) {
+  if (log_) std::fclose(log_);
+  log_ = std::fopen(path.c_str(), "a");  // best effort: a log that cannot be written is no reason to stop
+}
+
+void Progress::to_log(const std::string& text) {
+  if (!log_) return;
+  std::time_t t = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  std::fprintf(log_, "%s %s\n", ts, text.c_str());
+  std::fflush(log_);
+}
 
 void Progress::update(int64_t step, const std::string& fields) {
   auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_).count();
   const bool final_step = step >= total_;
-  if (since < (tty_ ? 0.25 : 30.0) && !final_step) return;
+  const bool to_file = log_ && (final_step || std::chrono::duration<double>(now - last_file_).count() >= 30.0);
+  if (since < (tty_ ? 0.25 : 30.0) && !final_step && !to_file) return;
+  if (to_file) last_file_ = now;
+  if (since < (tty_ ? 0.25 : 30.0) && !final_step) {  // the file's turn only
+    const double elapsed = std::chrono::duration<double>(now - t0_).count();
+    const double rate = (step - start_) / std::max(1e-9, elapsed);
+    to_log(fmt::format("{} step {}/{} {} | ETA {}", label_, step, total_, fields,
+                       format_duration(rate > 0 ? (total_ - step) / rate : NAN)));
+    return;
+  }
   last_ = now;
   const double elapsed = std::chrono::duration<double>(now - t0_).count();
   const double rate = (step - start_) / std::max(1e-9, elapsed);
@@ -402,6 +462,7 @@ void Progress::update(int64_t step, const std::string& fields) {
     std::fprintf(stderr, "%s\n", text.c_str());
   }
   std::fflush(stderr);
+  if (to_file) to_log(text);
 }
 
 void Progress::line(const std::string& text) {
@@ -409,6 +470,7 @@ void Progress::line(const std::string& text) {
   std::fprintf(stderr, "%s %s\n", label_.c_str(), text.c_str());
   std::fflush(stderr);
   dirty_ = false;
+  to_log(label_ + " " + text);
 }
 
 void Progress::finish() {

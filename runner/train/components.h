@@ -15,6 +15,7 @@
 #include "models/model.h"
 #include "runner/experiment/experiment.h"
 #include "core/io.h"
+#include "core/tensorboard.h"
 
 namespace dyt {
 
@@ -148,13 +149,15 @@ bool load_latest_checkpoint(const std::filesystem::path& dir, torch::nn::Module&
 
 // metrics.jsonl: one JSON object per line. A checkpoint records how many lines it covers, so
 // a resumed run drops the lines of the work it redoes and the file never holds duplicates.
+// With a TensorBoard writer attached, every line is mirrored as scalars: <split>/<key> at the
+// line's step (train/loss, val/top1, ...; norms lines as alpha/<layer> and input_std/<layer>).
 class MetricsLog {
  public:
-  explicit MetricsLog(std::filesystem::path path) : path_(std::move(path)) {}
-  void write(const nlohmann::json& j, bool sync = false) {
-    append_jsonl(path_, j, sync);
-    ++lines_;
-  }
+  explicit MetricsLog(std::filesystem::path path);
+  ~MetricsLog();
+  void write(const nlohmann::json& j, bool sync = false);
+  // replay_from >= 0: first mirrors the lines already in the file whose step is at least that.
+  void attach_tensorboard(std::unique_ptr<EventWriter> tb, int64_t replay_from = -1);
   // Keeps the first `lines` lines (resume), or none (fresh start).
   void keep_first(int64_t lines);
   int64_t lines() const { return lines_; }
@@ -163,22 +166,30 @@ class MetricsLog {
  private:
   std::filesystem::path path_;
   int64_t lines_ = 0;
+  std::unique_ptr<EventWriter> tb_;
+  void mirror(const nlohmann::json& j);
 };
 
 // A live status line on a terminal (\r-updated), plain lines every `plain_every_s` otherwise.
 class Progress {
  public:
   Progress(std::string label, int64_t total_steps, int64_t start_step);
+  ~Progress();
   void update(int64_t step, const std::string& fields);
   void line(const std::string& text);  // a permanent line (epoch results, messages)
   void finish();
+  // Also appends what the terminal shows to `path` (the run's log.txt): every permanent line, and
+  // the progress line every 30 s and at the end.
+  void tee(const std::filesystem::path& path);
 
  private:
   std::string label_;
   int64_t total_, start_;
   bool tty_;
-  std::chrono::steady_clock::time_point t0_, last_;
+  std::chrono::steady_clock::time_point t0_, last_, last_file_;
   bool dirty_ = false;
+  std::FILE* log_ = nullptr;
+  void to_log(const std::string& text);
 };
 
 std::string format_duration(double seconds);

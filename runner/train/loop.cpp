@@ -392,6 +392,16 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
   scaler.load(s.train.extra);
   int64_t skipped_updates = s.train.extra.value("skipped_updates", int64_t{0});
   Progress progress(ctx.label, s.total_steps, s.train.step);
+  if (writes) {
+    progress.tee(RunFolder{spec.dir}.log());
+    // TensorBoard mirrors metrics.jsonl. A resumed run's writer purges every point at or after the
+    // checkpoint's step (SessionLog START), then rewrites the kept lines of that step, so that the
+    // curves are metrics.jsonl's exactly.
+    if (cfg.train.tensorboard)
+      metrics.attach_tensorboard(
+          std::make_unique<EventWriter>(RunFolder{spec.dir}.tensorboard(), resumed ? s.train.step : -1),
+          resumed ? s.train.step : -1);
+  }
   if (!writes) {
   } else if (resumed)
     progress.line(fmt::format("resuming at step {} (epoch {}, batch {}) from {}", s.train.step, s.train.epoch,

@@ -81,7 +81,8 @@ for d in others:
 PY
 
 echo "== 2. only rank 0 writes; env.json records the world size"
-diff <(cd "$(run_dir "$tmp/w1")" && find . | sort) <(cd "$(run_dir "$tmp/w2")" && find . | sort)
+tb_names() { sed 's/events\.out\.tfevents\..*/events.out.tfevents.(time.host.pid)/'; }  # event files name their process
+diff <(cd "$(run_dir "$tmp/w1")" && find . | tb_names | sort) <(cd "$(run_dir "$tmp/w2")" && find . | tb_names | sort)
 "$PYTHON" - "$(run_dir "$tmp/w2")/env.json" "$(run_dir "$tmp/w1")/env.json" <<'PY'
 import json, sys
 two, one = (json.load(open(p)) for p in sys.argv[1:])
