@@ -3,6 +3,8 @@
 // builder. Presets (vit_b16, ...) are YAML files in configs/models/, not code.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <torch/torch.h>
 
 #include <optional>
@@ -28,6 +30,10 @@ struct ModelOptions {
   virtual std::unique_ptr<ModelOptions> clone() const = 0;
   // Image models declare their input; others have none.
   virtual std::optional<ImageInput> image_input() const { return std::nullopt; }
+  // The config.json written beside the weights, in the reference library's terms (timm's for the
+  // ViT: architecture + model_args, which timm.create_model takes), plus the norm as "dyt_norm";
+  // null when the model has none.
+  virtual nlohmann::json interop_config() const { return nullptr; }
   NormOptions norm;
 };
 

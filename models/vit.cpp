@@ -7,6 +7,20 @@ namespace dyt {
 
 using torch::Tensor;
 
+nlohmann::json ViTOptions::interop_config() const {
+  // timm's layout (as on the Hugging Face hub): timm.create_model(architecture, **model_args).
+  nlohmann::json args = {{"img_size", img_size},     {"patch_size", patch_size}, {"in_chans", in_chans},
+                         {"num_classes", num_classes}, {"embed_dim", embed_dim},   {"depth", depth},
+                         {"num_heads", num_heads},     {"mlp_ratio", mlp_ratio},   {"qkv_bias", qkv_bias},
+                         {"global_pool", global_pool == "avg" ? "avg" : "token"}};
+  nlohmann::json out = {{"architecture", "vit_base_patch16_224"}, {"num_classes", num_classes},
+                        {"num_features", embed_dim}, {"global_pool", args["global_pool"]}, {"model_args", args}};
+  // timm builds LayerNorm (eps 1e-6); any other norm must replace each of them (python/dyt_timm.py).
+  out["dyt_norm"] = {{"type", norm.type}, {"eps", norm.eps}, {"alpha_init", norm.alpha_init}, {"squash", norm.squash},
+                     {"learnable_alpha", norm.learnable_alpha}};
+  return out;
+}
+
 void ViTOptions::visit(FieldVisitor& v) {
   v.field("img_size", img_size, doc("input image side in pixels").gt(0));
   v.field("patch_size", patch_size, doc("patch side in pixels; must divide img_size").gt(0));

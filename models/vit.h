@@ -18,6 +18,7 @@ struct ViTOptions : ModelOptions {
   void visit(FieldVisitor& v) override;
   std::unique_ptr<ModelOptions> clone() const override { return std::make_unique<ViTOptions>(*this); }
   std::optional<ImageInput> image_input() const override { return ImageInput{img_size, in_chans, num_classes}; }
+  nlohmann::json interop_config() const override;
 };
 
 class ViTImpl : public Classifier {

@@ -17,6 +17,7 @@ struct RunFolder {
   std::filesystem::path summary() const { return dir / "summary.json"; }    // status and final metrics
   std::filesystem::path weights() const { return dir / "model.safetensors"; }
   std::filesystem::path ema_weights() const { return dir / "model_ema.safetensors"; }
+  std::filesystem::path model_config() const { return dir / "config.json"; }  // architecture in timm's terms
   std::filesystem::path checkpoints() const { return dir / "checkpoints"; }  // step_<N>.safetensors
   std::filesystem::path lock() const { return dir / ".lock"; }              // flock while a process runs it
   std::filesystem::path log() const { return dir / "log.txt"; }             // what the terminal showed

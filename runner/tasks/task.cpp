@@ -27,7 +27,7 @@ std::vector<double> Task::sum_over_ranks(const std::vector<double>& values) cons
   return ctx_.dist ? ctx_.dist->sum(values) : values;
 }
 
-void Task::finalize(json&) { save_final_weights(spec_.dir, *model_, ema_.get()); }
+void Task::finalize(json&) { save_final_weights(spec_.dir, *model_, ema_.get(), cfg_.model().interop_config()); }
 
 RunResult Task::run() {
   // The order is part of a run's identity: data first (its own seeds), then the model's random

@@ -77,9 +77,11 @@ json initialise_from(const RunContext& ctx, torch::nn::Module& model) {
   return report;
 }
 
-void save_final_weights(const fs::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema) {
+void save_final_weights(const fs::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema,
+                        const nlohmann::json& config) {
   write_safetensors(RunFolder{dir}.weights(), state_dict(model), {{"format", "pt"}});
   if (ema) write_safetensors(RunFolder{dir}.ema_weights(), state_dict(*ema), {{"format", "pt"}});
+  if (!config.is_null()) atomic_write(RunFolder{dir}.model_config(), config.dump(2) + "\n");
 }
 
 namespace {

@@ -78,8 +78,10 @@ nlohmann::json initialise_from(const RunContext& ctx, torch::nn::Module& model);
 // batch, peak lr, the recipe's) and a message; null otherwise.
 nlohmann::json recipe_deviation(const ExperimentConfig& cfg, int64_t world);
 
-// model.safetensors (and model_ema.safetensors) with the model's state-dict names.
-void save_final_weights(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema);
+// model.safetensors (and model_ema.safetensors) with the model's state-dict names, and config.json
+// (ModelOptions::interop_config) when given.
+void save_final_weights(const std::filesystem::path& dir, const torch::nn::Module& model, const torch::nn::Module* ema,
+                        const nlohmann::json& config = nullptr);
 
 // Runs (or resumes) `task` to the end of the schedule or train.max_steps, with the standard hooks
 // (EMA, divergence guard, norm probes, metrics and progress, checkpoints, stop signal; data

@@ -187,7 +187,15 @@ def run_dyt(tmp: Path, norm: str, decay_all: bool):
     run = out / f"traj_{norm}" / "default" / f"seed{CFG['seed']}"
     losses = {j["step"]: j["loss"] for j in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
               if j["split"] == "train"}
-    return losses, load_file(str(run / "model.safetensors")), load_file(str(run / "model_ema.safetensors"))
+    # The run loads into timm from its own config.json through python/dyt_timm.py (strict names).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    import dyt_timm
+    loaded = dyt_timm.load(run)
+    loaded_ema = dyt_timm.load(run, ema=True)
+    weights = load_file(str(run / "model.safetensors"))
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, weights[k]), k
+    return losses, weights, load_file(str(run / "model_ema.safetensors")), loaded, loaded_ema
 
 
 def run_timm(x, y, norm: str, warmup_shift: int):
@@ -221,14 +229,24 @@ def run_timm(x, y, norm: str, warmup_shift: int):
             ema.update(model)
             step += 1
             losses[step] = loss.item()
-    return losses, model.state_dict(), ema.module.state_dict()
+    return losses, model.state_dict(), ema.module.state_dict(), model, ema.module
 
 
 def compare(norm, ours, theirs):
     """Returns a list of failures (empty: agree) and prints the measured agreement."""
     fails = []
-    l_ours, w_ours, e_ours = ours
-    l_theirs, w_theirs, e_theirs = theirs
+    l_ours, w_ours, e_ours, loaded, loaded_ema = ours
+    l_theirs, w_theirs, e_theirs, timm_model, timm_ema = theirs
+    # config.json describes the architecture: dyt_timm's model, built from it alone, computes the
+    # logits of the reference model trained here (weights within the tolerance below).
+    x = torch.randn(8, 3, CFG["size"], CFG["size"], generator=torch.Generator().manual_seed(1))
+    timm_model.eval()
+    with torch.no_grad():
+        dl = (loaded(x) - timm_model(x)).abs().max().item()
+        de = (loaded_ema(x) - timm_ema(x)).abs().max().item()
+    if max(dl, de) > 1e-3:
+        fails.append(f"{norm}: the run loaded from its config.json gives other logits than timm's model ({dl:.3g}, EMA {de:.3g})")
+    print(f"  {norm}: loaded from config.json by python/dyt_timm.py: logits within {dl:.1e} (EMA {de:.1e}) of timm's")
     if sorted(l_ours) != sorted(l_theirs):
         return [f"{norm}: steps differ: {sorted(l_ours)[:3]}... vs {sorted(l_theirs)[:3]}..."]
     loss_rel = max(abs(l_ours[s] - l_theirs[s]) / abs(l_theirs[s]) for s in l_theirs)
