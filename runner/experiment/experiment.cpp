@@ -186,36 +186,33 @@ void ExperimentConfig::visit(FieldVisitor& v) {
   v.section("report", "how runs appear in the experiment's table", [&] { report.visit(v); });
 }
 
-int64_t accumulation_steps(const ExperimentConfig& c, int64_t world) {
-  if (c.data.max_tokens > 0 && c.data.total_max_tokens > 0) {  // fairseq: update_freq from the audio budget
-    const int64_t per = c.data.max_tokens * world;
-    if (c.data.total_max_tokens % per != 0)
-      throw ConfigError(Origin{}, "data.total_max_tokens",
-                        fmt::format("{} is not data.max_tokens {} x {} process(es) x an integer accumulation; change "
-                                    "data.total_max_tokens or data.max_tokens",
-                                    c.data.total_max_tokens, c.data.max_tokens, world));
-    const int64_t accum = c.data.total_max_tokens / per;
-    if (c.train.accum_steps != 1 && c.train.accum_steps != accum)
-      throw ConfigError(Origin{}, "train.accum_steps",
-                        fmt::format("{} contradicts data.total_max_tokens {} = data.max_tokens {} x {} process(es) x {}; "
-                                    "give one of the two",
-                                    c.train.accum_steps, c.data.total_max_tokens, c.data.max_tokens, world, accum));
-    return accum;
-  }
-  const int64_t per_update = c.data.batch_size * world;
-  if (c.data.total_batch_size <= 0) return c.train.accum_steps;
-  if (c.data.total_batch_size % per_update != 0)
-    throw ConfigError(Origin{}, "data.total_batch_size",
-                      fmt::format("{} is not data.batch_size {} x {} process(es) x an integer accumulation; change "
-                                  "data.total_batch_size or data.batch_size",
-                                  c.data.total_batch_size, c.data.batch_size, world));
-  const int64_t accum = c.data.total_batch_size / per_update;
+namespace {
+// The accumulation a fixed total per update implies: total / (per_process x world), which must be
+// an integer and agree with train.accum_steps when that is set too. The keys name the fields
+// ("data.total_batch_size" / "data.batch_size", or the audio budget's).
+int64_t derive_accumulation(const ExperimentConfig& c, int64_t world, int64_t total, const char* total_key,
+                            int64_t per_process, const char* per_key) {
+  const int64_t per_update = per_process * world;
+  if (total % per_update != 0)
+    throw ConfigError(Origin{}, total_key,
+                      fmt::format("{} is not {} {} x {} process(es) x an integer accumulation; change {} or {}", total,
+                                  per_key, per_process, world, total_key, per_key));
+  const int64_t accum = total / per_update;
   if (c.train.accum_steps != 1 && c.train.accum_steps != accum)
     throw ConfigError(Origin{}, "train.accum_steps",
-                      fmt::format("{} contradicts data.total_batch_size {} = data.batch_size {} x {} process(es) x {}; "
-                                  "give one of the two",
-                                  c.train.accum_steps, c.data.total_batch_size, c.data.batch_size, world, accum));
+                      fmt::format("{} contradicts {} {} = {} {} x {} process(es) x {}; give one of the two",
+                                  c.train.accum_steps, total_key, total, per_key, per_process, world, accum));
   return accum;
+}
+}  // namespace
+
+int64_t accumulation_steps(const ExperimentConfig& c, int64_t world) {
+  if (c.data.max_tokens > 0 && c.data.total_max_tokens > 0)  // fairseq: update_freq from the audio budget
+    return derive_accumulation(c, world, c.data.total_max_tokens, "data.total_max_tokens", c.data.max_tokens,
+                               "data.max_tokens");
+  if (c.data.total_batch_size <= 0) return c.train.accum_steps;
+  return derive_accumulation(c, world, c.data.total_batch_size, "data.total_batch_size", c.data.batch_size,
+                             "data.batch_size");
 }
 
 int64_t total_batch(const ExperimentConfig& c, int64_t world) {

@@ -91,26 +91,11 @@ def epoch_order(n, seed, epoch):  # dyt's documented epoch order: Fisher-Yates w
     return perm
 
 
-class DynamicTanh(torch.nn.Module):
-    """The paper's layer (jiachenzhu/DyT dynamic_tanh.py), written from its definition."""
-
-    def __init__(self, dim, alpha_init=0.5):
-        super().__init__()
-        self.alpha = torch.nn.Parameter(torch.ones(1) * alpha_init)
-        self.weight = torch.nn.Parameter(torch.ones(dim))
-        self.bias = torch.nn.Parameter(torch.zeros(dim))
-
-    def forward(self, x):
-        return torch.tanh(self.alpha * x) * self.weight + self.bias
-
-
-def convert_ln_to_dyt(module):
-    out = module
-    if isinstance(module, torch.nn.LayerNorm):
-        out = DynamicTanh(module.normalized_shape[0])
-    for name, child in module.named_children():
-        out.add_module(name, convert_ln_to_dyt(child))
-    return out
+# The paper's DynamicTanh and the LayerNorm -> DyT conversion, from the repository's python/
+# module (the one users load runs with), so that the tests exercise it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+import dyt_timm  # noqa: E402
+from dyt_timm import convert_ln_to_dyt  # noqa: E402
 
 
 CFG = dict(classes=4, per_class=32, size=16, patch=4, dim=32, depth=2, heads=4, batch=16, epochs=4, warmup=1,
@@ -188,8 +173,6 @@ def run_dyt(tmp: Path, norm: str, decay_all: bool):
     losses = {j["step"]: j["loss"] for j in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
               if j["split"] == "train"}
     # The run loads into timm from its own config.json through python/dyt_timm.py (strict names).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
-    import dyt_timm
     loaded = dyt_timm.load(run)
     loaded_ema = dyt_timm.load(run, ema=True)
     weights = load_file(str(run / "model.safetensors"))

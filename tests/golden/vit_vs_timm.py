@@ -9,26 +9,10 @@ import torch
 from safetensors.torch import load_file, safe_open
 
 
-class DynamicTanh(torch.nn.Module):
-    """The paper's layer (jiachenzhu/DyT dynamic_tanh.py), written here from its definition."""
-
-    def __init__(self, dim, alpha_init=0.5):
-        super().__init__()
-        self.alpha = torch.nn.Parameter(torch.ones(1) * alpha_init)
-        self.weight = torch.nn.Parameter(torch.ones(dim))
-        self.bias = torch.nn.Parameter(torch.zeros(dim))
-
-    def forward(self, x):
-        return torch.tanh(self.alpha * x) * self.weight + self.bias
-
-
-def convert_ln_to_dyt(module):
-    out = module
-    if isinstance(module, torch.nn.LayerNorm):
-        out = DynamicTanh(module.normalized_shape[0])
-    for name, child in module.named_children():
-        out.add_module(name, convert_ln_to_dyt(child))
-    return out
+# The paper's DynamicTanh and the LayerNorm -> DyT conversion, from the repository's python/
+# module (the one users load runs with), so that the tests exercise it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+from dyt_timm import DynamicTanh, convert_ln_to_dyt  # noqa: E402
 
 
 def check(path: Path) -> float:
