@@ -57,12 +57,18 @@ struct DatasetType {
   std::function<DatasetPtr(const DatasetRequest&)> open;                             // image sets
   std::function<std::shared_ptr<const AudioDataset>(const DatasetRequest&)> open_audio;  // audio sets
   std::string kind = "image";  // image | audio: which of open / open_audio the type has
+  // The second split is a test set (MNIST, Fashion-MNIST, CIFAR publish train/test only): by
+  // default a run then validates on a held-out part of the training set (data.holdout) and
+  // measures the test set once, after training.
+  bool val_is_test = false;
 };
 
 const Registry<DatasetType>& dataset_registry();
 
 // A view of the first `n` samples of a data set (n <= 0: all of them).
 DatasetPtr subset(DatasetPtr base, int64_t n);
+// A view of samples [begin, begin + n) (a DataError when they are not all there).
+DatasetPtr slice(DatasetPtr base, int64_t begin, int64_t n);
 
 // Low-level readers, exposed for tests.
 struct IdxArray {

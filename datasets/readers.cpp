@@ -227,19 +227,22 @@ class SyntheticDataset : public ImageDataset {
   std::vector<uint8_t> templates_;
 };
 
-class SubsetDataset : public ImageDataset {
+class SliceDataset : public ImageDataset {
  public:
-  SubsetDataset(DatasetPtr base, int64_t n) : base_(std::move(base)), n_(n) {}
+  SliceDataset(DatasetPtr base, int64_t begin, int64_t n) : base_(std::move(base)), begin_(begin), n_(n) {}
   int64_t size() const override { return n_; }
-  ImageSample get(int64_t i) const override { return base_->get(i); }
+  ImageSample get(int64_t i) const override { return base_->get(begin_ + i); }
   int64_t num_classes() const override { return base_->num_classes(); }
   int64_t channels() const override { return base_->channels(); }
   int64_t native_size() const override { return base_->native_size(); }
-  std::string describe() const override { return fmt::format("first {} of {}", n_, base_->describe()); }
+  std::string describe() const override {
+    if (begin_ == 0) return fmt::format("first {} of {}", n_, base_->describe());
+    return fmt::format("samples {}..{} of {}", begin_, begin_ + n_ - 1, base_->describe());
+  }
 
  private:
   DatasetPtr base_;
-  int64_t n_;
+  int64_t begin_, n_;
 };
 
 uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
@@ -249,13 +252,17 @@ Registry<DatasetType> build_dataset_registry() {
   const std::vector<double> grey_mean{0.2860}, grey_std{0.3530};
   r.add("fashion_mnist", {"Fashion-MNIST, 28x28 grey, 10 classes (idx files)", "/usr/share/datasets/fashion-mnist",
                           grey_mean, grey_std,
-                          [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<IdxDataset>(q.root, q.split); }});
+                          [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<IdxDataset>(q.root, q.split); },
+                          {}, "image", true});
   r.add("mnist", {"MNIST, 28x28 grey, 10 classes (idx files)", "/usr/share/datasets/mnist", {0.1307}, {0.3081},
-                  [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<IdxDataset>(q.root, q.split); }});
+                  [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<IdxDataset>(q.root, q.split); },
+                  {}, "image", true});
   r.add("cifar10", {"CIFAR-10 binary version, 32x32 RGB", "", {0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616},
-                    [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<CifarDataset>(q.root, q.split, false); }});
+                    [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<CifarDataset>(q.root, q.split, false); },
+                    {}, "image", true});
   r.add("cifar100", {"CIFAR-100 binary version, 32x32 RGB, fine labels", "", {0.5071, 0.4865, 0.4409}, {0.2673, 0.2564, 0.2762},
-                     [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<CifarDataset>(q.root, q.split, true); }});
+                     [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<CifarDataset>(q.root, q.split, true); },
+                     {}, "image", true});
   r.add("image_folder", {"ImageNet-style tree: root/{train,val}/<class>/<image> (OpenCV decoding)", "",
                          {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225},
                          [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<ImageFolderDataset>(q.root, q.split); }});
@@ -306,7 +313,15 @@ const Registry<DatasetType>& dataset_registry() {
 
 DatasetPtr subset(DatasetPtr base, int64_t n) {
   if (n <= 0 || n >= base->size()) return base;
-  return std::make_shared<SubsetDataset>(std::move(base), n);
+  return std::make_shared<SliceDataset>(std::move(base), 0, n);
+}
+
+DatasetPtr slice(DatasetPtr base, int64_t begin, int64_t n) {
+  if (begin < 0 || n < 0 || begin + n > base->size())
+    throw DataError(fmt::format("samples {}..{} are outside {} ({} samples)", begin, begin + n - 1, base->describe(),
+                                base->size()));
+  if (begin == 0 && n == base->size()) return base;
+  return std::make_shared<SliceDataset>(std::move(base), begin, n);
 }
 
 }  // namespace dyt

@@ -59,7 +59,7 @@ TEST(PaperTables, PublishedValuesBesideOursWithSources) {
   auto put = [&](const std::string& variant, const nlohmann::json& s) {
     atomic_write_json(d / "results" / "smoke" / "vit_fmnist" / variant / "seed0" / "summary.json", s);
   };
-  put("ln", {{"status", "finished"}, {"top1", 71.5}});
+  put("ln", {{"status", "finished"}, {"test_top1", 71.5}});  // smoke/vit_fmnist reports the test split
   put("dyt", {{"status", "diverged"}, {"diverged_step", 12}});
   write_file(d / "tables.yaml",
              "tables:\n  - id: t1\n    title: T1 demo\n    metric: top1\n    columns: [LN, DyT]\n    rows:\n"

@@ -24,10 +24,12 @@ TEST(Table, MeanStdDeltaDivergedAndMissing) {
                                  rec("ViT-B", "DyT", "missing", 0)};
   Table t = build_table("demo", "top1", "LN", runs);
   const std::string md = render_markdown(t);
+  // n is said once (the common count, 2) and only the cell with another count carries its own.
   EXPECT_EQ(md,
-            "### demo\n\nmetric: top1 (higher is better); mean ± sample std over seeds, n = seeds\n\n"
+            "### demo\n\ntop1 (higher is better); mean ± sample std over 2 seeds; (n=k): a cell with another number of "
+            "seeds; Δ: difference of the means from LN\n\n"
             "| setting | LN | DyT | Δ (DyT − LN) |\n|---|---:|---:|---:|\n"
-            "| ViT-S | 81.00 ± 1.41 (n=2) | 81.50 ± 0.71 (n=2) | +0.50 |\n"
+            "| ViT-S | 81.00 ± 1.41 | 81.50 ± 0.71 | +0.50 |\n"
             "| ViT-B | 83.00 (n=1) | diverged @ step 1200; 1 missing | — |\n");
   const std::string csv = render_csv(t);
   EXPECT_EQ(csv,
@@ -37,9 +39,51 @@ TEST(Table, MeanStdDeltaDivergedAndMissing) {
             "ViT-B,LN,top1,83.0000,,1,0,,0,\n"
             "ViT-B,DyT,top1,,,0,1,1200,1,\n");
   const std::string tex = render_latex(t);
-  EXPECT_NE(tex.find("\\toprule\nsetting & LN & DyT & $\\Delta$ DyT \\\\\n\\midrule\n"), std::string::npos) << tex;
-  EXPECT_NE(tex.find("ViT-S & 81.00 $\\pm$ 1.41 (n=2) & 81.50 $\\pm$ 0.71 (n=2) & +0.50 \\\\"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("\\toprule\nsetting & \\multicolumn{1}{>{\\raggedleft\\arraybackslash}p{0.14\\linewidth}}{LN}"),
+            std::string::npos)
+      << tex;
+  EXPECT_NE(tex.find("ViT-S & 81.00{\\scriptsize${}\\pm{}$1.41} & 81.50{\\scriptsize${}\\pm{}$0.71} & +0.50 \\\\"),
+            std::string::npos)
+      << tex;
+  EXPECT_NE(tex.find("ViT-B & 83.00 (n=1) & diverged @ step 1200; 1 missing & -- \\\\"), std::string::npos) << tex;
   EXPECT_NE(tex.find("\\bottomrule"), std::string::npos);
+}
+
+TEST(Table, TrueMinusSignsAndNoDeltasWithoutABaseline) {
+  std::vector<RunRecord> runs = {rec("a", "x", "finished", 2.0), rec("a", "y", "finished", -1.0),
+                                 rec("a", "z", "finished", 1.0)};
+  Table t = build_table("t", "top1", "x", runs);
+  const std::string md = render_markdown(t);
+  EXPECT_NE(md.find("| a | 2.00 | \u22121.00 | 1.00 | \u22123.00 | \u22121.00 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| -"), std::string::npos) << md;  // no hyphen-minus in front of a number
+  EXPECT_NE(render_latex(t).find("& $-$1.00 &"), std::string::npos) << render_latex(t);
+  // report.baseline: none (a sweep): no difference columns, and no word about them.
+  Table sweep = build_table("t", "top1", "none", runs);
+  EXPECT_EQ(render_markdown(sweep).find("Δ"), std::string::npos) << render_markdown(sweep);
+  EXPECT_NE(render_markdown(sweep).find("| setting | x | y | z |\n"), std::string::npos);
+  EXPECT_NE(render_csv(sweep).find("delta_vs_none"), std::string::npos);
+  EXPECT_NE(render_markdown(sweep).find("one seed per cell"), std::string::npos);
+}
+
+TEST(Table, WideTablesSplitIntoBlocksOfFourNumericColumns) {
+  std::vector<RunRecord> runs;
+  for (const char* c : {"LN", "DyT", "DyT, LN on features", "RMSNorm"}) runs.push_back(rec("r", c, "finished", 1.0));
+  Table t = build_table("wide", "top1", "LN", runs);  // 4 values + 3 differences = 7 columns
+  const std::string tex = render_latex(t);
+  size_t blocks = 0;
+  for (size_t p = tex.find("\\begin{tabular}"); p != std::string::npos; p = tex.find("\\begin{tabular}", p + 1)) ++blocks;
+  EXPECT_EQ(blocks, 2u) << tex;
+  EXPECT_NE(tex.find("DyT, LN on features"), std::string::npos);
+}
+
+TEST(Table, MetricDisplaySaysWhatWasMeasured) {
+  const nlohmann::json s = {{"metrics", nlohmann::json::array({{{"name", "top1"}, {"display", "top-1 accuracy (%)"},
+                                                               {"higher_is_better", true}}})}};
+  EXPECT_EQ(metric_display(s, "test_top1"), "test top-1 accuracy (%), measured once after training");
+  EXPECT_EQ(metric_display(s, "best_top1"), "best validation top-1 accuracy (%) over the evaluations");
+  EXPECT_EQ(metric_display(s, "top1"), "final validation top-1 accuracy (%)");
+  EXPECT_EQ(metric_display(s, "test_ema_top1"), "test EMA weights' top-1 accuracy (%), measured once after training");
+  EXPECT_EQ(metric_higher_is_better(s, "test_top1"), std::optional<bool>(true));
 }
 
 TEST(Table, LossMetricsAreLowerIsBetterAndBaselineDefaultsToFirstColumn) {
@@ -49,7 +93,7 @@ TEST(Table, LossMetricsAreLowerIsBetterAndBaselineDefaultsToFirstColumn) {
   Table t = build_table("t", "val_loss", "", runs);
   EXPECT_FALSE(t.higher_is_better);
   EXPECT_EQ(t.baseline, "x");
-  EXPECT_NE(render_markdown(t).find("| a | 1.50 (n=1) | 1.25 (n=1) | -0.25 |"), std::string::npos) << render_markdown(t);
+  EXPECT_NE(render_markdown(t).find("| a | 1.50 | 1.25 | \u22120.25 |"), std::string::npos) << render_markdown(t);
 }
 
 TEST(Table, MetricDirectionComesFromTheTaskNotTheName) {

@@ -7,6 +7,7 @@
 #include "core/io.h"
 #include "models/model.h"
 #include "runner/experiment/experiment.h"
+#include "runner/tasks/image_data.h"
 #include "runner/tasks/task.h"
 #include "test_util.h"
 
@@ -81,6 +82,54 @@ TEST(Tasks, ClassificationTrainsAModelOtherThanViT) {
   EXPECT_EQ(r.summary["metrics"][0]["name"], "top1");
   EXPECT_TRUE(r.summary["metrics"][0]["higher_is_better"].get<bool>());
   EXPECT_TRUE(std::filesystem::exists(runs[0].dir / "model.safetensors"));
+  // Fashion-MNIST has train/test only: validation on 500 held-out training images per epoch, the
+  // whole test set once at the end, as a "test" line and test_* keys.
+  EXPECT_EQ(r.summary["n"].get<int64_t>(), 500);
+  EXPECT_EQ(r.summary["test_n"].get<int64_t>(), 10000);
+  EXPECT_GT(r.summary.value("test_top1", 0.0), 50.0);
+  EXPECT_NE(r.summary["data"].get<std::string>().find("held out"), std::string::npos) << r.summary["data"];
+  int64_t test_lines = 0;
+  for (const auto& j : read_jsonl(runs[0].dir / "metrics.jsonl")) test_lines += j.value("split", "") == "test";
+  EXPECT_EQ(test_lines, 1);
+}
+
+TEST(Tasks, HoldoutValidatesOnTheTailOfTheTrainingSetAndKeepsTheTestSplitApart) {
+  auto open = [](const std::string& extra) {
+    ExperimentConfig cfg;
+    ConfigTree tree = parse_config_text("data: {dataset: synthetic, synthetic_size: 200, synthetic_image: 8, "
+                                        "synthetic_channels: 1, batch_size: 10, augment: {hflip: 0}" + extra + "}\n"
+                                        "optim: {lr: 0.001}\n", "test");
+    decode_config(tree, [&](FieldVisitor& v) { cfg.visit(v); }, {"variants", "seeds", "base"});
+    return open_image_data(cfg, 8, 1, 0, 1, 0);
+  };
+  ImageData auto_split = open("");  // synthetic data have a real validation split: no holdout
+  auto_split.val->start_epoch(0);
+  EXPECT_EQ(auto_split.train->samples_per_epoch(), 200);
+  EXPECT_EQ(auto_split.val->samples_per_epoch(), 50);
+  EXPECT_FALSE(auto_split.test);
+  ImageData held = open(", holdout: 0.25");
+  held.val->start_epoch(0);
+  if (held.test) held.test->start_epoch(0);
+  EXPECT_EQ(held.train->samples_per_epoch(), 150);
+  EXPECT_EQ(held.val->samples_per_epoch(), 50);
+  ASSERT_TRUE(held.test);
+  EXPECT_EQ(held.test->samples_per_epoch(), 50);  // the data set's second split
+  // The validation images are training samples 150..199 (no overlap with the 150 trained on).
+  auto full = dataset_registry().get("synthetic").open([] {
+    DatasetRequest q;
+    q.split = "train", q.synthetic_size = 200, q.synthetic_image = 8, q.synthetic_channels = 1;
+    return q;
+  }());
+  for (int64_t i : {0, 49}) {
+    cv::Mat a = held.val_set->get(i).image, b = full->get(150 + i).image;
+    EXPECT_EQ(cv::norm(a, b, cv::NORM_L1), 0.0) << i;
+  }
+  try {
+    open(", holdout: 1.5");
+    ADD_FAILURE() << "holdout 1.5 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("holdout"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Tasks, ClassificationRefusesAModelWithoutImageInput) {

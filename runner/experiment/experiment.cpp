@@ -28,6 +28,16 @@ void DataOptions::visit(FieldVisitor& v) {
               .ge(0));
   v.field("train_subset", train_subset, doc("use the first N training samples; 0 = all").ge(0));
   v.field("val_subset", val_subset, doc("use the first N validation samples; 0 = all").ge(0));
+  v.group(dataset != "audio_manifest", [&] {
+    v.field("holdout", holdout,
+            doc("fraction of the training set (its last samples) held out as the validation split, which per-epoch "
+                "evaluation and best_* use; the data set's second split is then a test set measured once after "
+                "training (test_* in summary.json). -1 = auto: 0.1 for data sets that publish only train/test "
+                "(Fashion-MNIST, MNIST, CIFAR), 0 otherwise; 0 = validate on the data set's second split")
+                .ge(-1)
+                .lt(1));
+    v.check(holdout == -1 || holdout >= 0, "holdout", "give a fraction in [0, 1), or -1 for the data set's default");
+  });
   v.field("workers", workers, doc("loader threads; 0 = load on the training thread").ge(0));
   v.field("prefetch", prefetch, doc("batches prepared ahead").gt(0));
   v.field("mean", mean, doc("normalisation mean per channel; empty = the data set's"));
@@ -136,17 +146,22 @@ void RunOptions::visit(FieldVisitor& v) {
 void ReportOptions::visit(FieldVisitor& v) {
   v.field("row", row, doc("table row label; empty = the experiment name"));
   v.field("column", column, doc("table column label; empty = the variant name"));
-  const std::vector<std::string> metrics = {"top1",          "top5",      "val_loss",       "ema_top1",
-                                            "best_top1",     "best_ema_top1", "loss_bits", "best_loss_bits",
-                                            "accuracy",      "best_accuracy"};
-  v.field("metric", metric, doc("summary.json metric shown in the table").one_of(metrics));
+  const std::vector<std::string> metrics = {"top1",      "top5",          "val_loss",      "ema_top1",       "best_top1",
+                                            "best_ema_top1", "test_top1",  "test_top5",     "test_loss",      "test_ema_top1",
+                                            "loss_bits", "best_loss_bits", "accuracy",      "best_accuracy"};
+  v.field("metric", metric,
+          doc("summary.json metric shown in the table: the final validation value (top1, ...), the best over the "
+              "evaluations (best_*), or the test split measured once after training (test_*, data.holdout)")
+              .one_of(metrics));
   v.field("also", also,
           doc("more summary.json metrics, each as its own table below the first (e.g. [best_top1, best_ema_top1]: the "
               "ViT scripts' max accuracy and max EMA accuracy)"));
   for (const auto& m : also)
     v.check(std::find(metrics.begin(), metrics.end(), m) != metrics.end(), "also",
             fmt::format("'{}' is not a table metric; one of: {}", m, fmt::join(metrics, ", ")));
-  v.field("baseline", baseline, doc("column the delta is computed against; empty = the first"));
+  v.field("baseline", baseline,
+          doc("column the differences (Δ) are computed against; empty = the first; none = no difference columns "
+              "(sweeps, where the first column is not a baseline)"));
   v.field("stage", stage, doc("staged experiments: the stage whose results the table shows; empty = the last"));
 }
 

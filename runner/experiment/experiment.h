@@ -30,6 +30,7 @@ struct DataOptions {
   int64_t total_batch_size = 0;  // per optimizer update over all processes; 0 = batch_size x world x accum
   int64_t eval_batch_size = 0;
   int64_t train_subset = 0, val_subset = 0;  // first N samples; 0 = all
+  double holdout = -1;  // fraction of the training set validated on; -1 = auto (0.1 where the 2nd split is a test set)
   int64_t workers = 1, prefetch = 4;
   std::vector<double> mean, std;  // empty = the data set's
   int64_t synthetic_size = 2048, synthetic_classes = 10, synthetic_image = 32, synthetic_channels = 3;

@@ -15,6 +15,7 @@
 #include "core/io.h"
 #include "runner/run/run_folder.h"
 
+#include <functional>
 #include <set>
 
 namespace dyt {
@@ -36,14 +37,34 @@ void add_unique(std::vector<std::string>& v, const std::string& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
+// A signed or unsigned number with a true minus sign (U+2212; $-$ in LaTeX).
+std::string number(double v, bool latex, bool sign = false) {
+  std::string s = fmt::format(sign ? "{:+.2f}" : "{:.2f}", v);
+  if (s[0] == '-') s = (latex ? "$-$" : "\u2212") + s.substr(1);
+  return s;
+}
+
+// The number of seeds most cells have: stated once (in the caption line); a cell with another
+// count says its own.
+int64_t common_n(const Table& t) {
+  std::map<size_t, int64_t> counts;
+  for (const auto& [key, c] : t.cells)
+    if (!c.values.empty()) ++counts[c.values.size()];
+  size_t best = 0;
+  int64_t most = 0;
+  for (const auto& [n, k] : counts)
+    if (k > most) best = n, most = k;
+  return static_cast<int64_t>(best);
+}
+
 // The text of one cell, in the given decimal style.
-std::string cell_text(const Cell& c, bool latex) {
+std::string cell_text(const Cell& c, bool latex, int64_t n_common) {
   std::vector<std::string> parts;
   if (!c.values.empty()) {
-    std::string pm = latex ? " $\\pm$ " : " ± ";
-    std::string s = fmt::format("{:.2f}", mean(c.values));
-    if (c.values.size() > 1) s += pm + fmt::format("{:.2f}", sample_std(c.values));
-    s += fmt::format(" (n={})", c.values.size());
+    std::string s = number(mean(c.values), latex);
+    if (c.values.size() > 1)
+      s += latex ? "{\\scriptsize${}\\pm{}$" + number(sample_std(c.values), true) + "}" : " ± " + number(sample_std(c.values), false);
+    if (static_cast<int64_t>(c.values.size()) != n_common) s += fmt::format(" (n={})", c.values.size());
     parts.push_back(s);
   }
   if (!c.diverged_steps.empty()) {
@@ -57,9 +78,28 @@ std::string cell_text(const Cell& c, bool latex) {
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 
-std::string delta_text(const Cell* a, const Cell* base) {
-  if (!a || !base || a->values.empty() || base->values.empty()) return "—";
-  return fmt::format("{:+.2f}", mean(a->values) - mean(base->values));
+std::string delta_text(const Cell* a, const Cell* base, bool latex = false) {
+  if (!a || !base || a->values.empty() || base->values.empty()) return latex ? "--" : "—";
+  return number(mean(a->values) - mean(base->values), latex, true);
+}
+
+// "mean ± sample std over 3 seeds" and the like: what the cells hold, said once.
+std::string caption_line(const Table& t) {
+  const int64_t n = common_n(t);
+  std::string what = t.metric_display.empty() ? t.metric : t.metric_display;
+  std::string s = fmt::format("{} ({} is better); ", what, t.higher_is_better ? "higher" : "lower");
+  if (n > 1)
+    s += fmt::format("mean ± sample std over {} seeds", n);
+  else if (n == 1)
+    s += "one seed per cell";
+  else
+    s += "no finished runs yet";
+  bool other = false;
+  for (const auto& [key, c] : t.cells)
+    if (!c.values.empty() && static_cast<int64_t>(c.values.size()) != n) other = true;
+  if (other) s += "; (n=k): a cell with another number of seeds";
+  if (t.columns.size() > 1 && !t.baseline.empty()) s += fmt::format("; Δ: difference of the means from {}", t.baseline);
+  return s;
 }
 
 std::string csv_quote(const std::string& s) {
@@ -91,14 +131,45 @@ std::string format_mean_std(const std::vector<double>& v, int decimals) {
   return fmt::format("{:.{}f} ± {:.{}f}", mean(v), decimals, sample_std(v), decimals);
 }
 
+namespace {
+// The task metric a summary key names: best_<m>, test_<m>, ema_<m> (and combinations), val_loss.
+std::string base_metric(std::string m, std::vector<std::string>* prefixes = nullptr) {
+  for (bool again = true; again;) {
+    again = false;
+    for (const char* p : {"best_", "test_", "ema_"})
+      if (m.rfind(p, 0) == 0) {
+        if (prefixes) prefixes->push_back(p);
+        m = m.substr(std::string(p).size()), again = true;
+      }
+  }
+  if (m == "val_loss") m = "loss";
+  return m;
+}
+}  // namespace
+
 std::optional<bool> metric_higher_is_better(const nlohmann::json& summary, const std::string& metric) {
   if (!summary.contains("metrics") || !summary["metrics"].is_array()) return std::nullopt;
-  // Summary keys name the task's metrics: "best_<m>", and "val_loss" for the evaluation's loss.
-  std::string m = metric.rfind("best_", 0) == 0 ? metric.substr(5) : metric;
-  if (m == "val_loss") m = "loss";
+  const std::string m = base_metric(metric);
   for (const auto& info : summary["metrics"])
     if (info.value("name", "") == m && info.contains("higher_is_better")) return info["higher_is_better"].get<bool>();
   return std::nullopt;
+}
+
+std::string metric_display(const nlohmann::json& summary, const std::string& metric) {
+  std::vector<std::string> prefixes;
+  const std::string m = base_metric(metric, &prefixes);
+  std::string name = m;
+  if (summary.contains("metrics") && summary["metrics"].is_array())
+    for (const auto& info : summary["metrics"])
+      if (info.value("name", "") == m && info.contains("display")) name = info["display"].get<std::string>();
+  if (m == "loss" && metric != "loss" && metric.find("test_") == std::string::npos) name = "validation loss";
+  bool test = false, best = false, ema = false;
+  for (const auto& p : prefixes) test |= p == "test_", best |= p == "best_", ema |= p == "ema_";
+  std::string s = name;
+  if (ema) s = "EMA weights' " + s;
+  if (test) return "test " + s + ", measured once after training";
+  if (best) return "best validation " + s + " over the evaluations";
+  return name.rfind("validation", 0) == 0 ? "final " + s : "final validation " + s;
 }
 
 Table build_table(const std::string& title, const std::string& metric, const std::string& baseline,
@@ -124,15 +195,21 @@ Table build_table(const std::string& title, const std::string& metric, const std
     else
       ++c.missing;
   }
-  t.baseline = !baseline.empty() && std::find(t.columns.begin(), t.columns.end(), baseline) != t.columns.end()
-                   ? baseline
-                   : (t.columns.empty() ? "" : t.columns.front());
+  for (const auto& r : runs)
+    if (t.metric_display.empty() && r.summary.contains("metrics")) t.metric_display = metric_display(r.summary, metric);
+  if (baseline == "none")
+    t.baseline.clear();
+  else
+    t.baseline = !baseline.empty() && std::find(t.columns.begin(), t.columns.end(), baseline) != t.columns.end()
+                     ? baseline
+                     : (t.columns.empty() ? "" : t.columns.front());
   return t;
 }
 
 namespace {
 std::vector<std::string> delta_columns(const Table& t) {
   std::vector<std::string> out;
+  if (t.baseline.empty()) return out;
   for (const auto& c : t.columns)
     if (c != t.baseline) out.push_back(c);
   return out;
@@ -143,8 +220,8 @@ std::string delta_header(const Table& t, const std::string& c) {
 }  // namespace
 
 std::string render_markdown(const Table& t) {
-  std::string out = fmt::format("### {}\n\nmetric: {} ({} is better); mean ± sample std over seeds, n = seeds\n\n", t.title,
-                                t.metric, t.higher_is_better ? "higher" : "lower");
+  const int64_t n = common_n(t);
+  std::string out = fmt::format("### {}\n\n{}\n\n", t.title, caption_line(t));
   std::vector<std::string> head{"setting"};
   head.insert(head.end(), t.columns.begin(), t.columns.end());
   for (const auto& c : delta_columns(t)) head.push_back(delta_header(t, c));
@@ -155,7 +232,7 @@ std::string render_markdown(const Table& t) {
     std::vector<std::string> line{r};
     for (const auto& c : t.columns) {
       const Cell* cell = find_cell(t, r, c);
-      line.push_back(cell ? cell_text(*cell, false) : "—");
+      line.push_back(cell ? cell_text(*cell, false, n) : "—");
     }
     for (const auto& c : delta_columns(t)) line.push_back(delta_text(find_cell(t, r, c), find_cell(t, r, t.baseline)));
     out += "| " + fmt::format("{}", fmt::join(line, " | ")) + " |\n";
@@ -164,7 +241,8 @@ std::string render_markdown(const Table& t) {
 }
 
 std::string render_csv(const Table& t) {
-  std::string out = "row,column,metric,mean,std,n,diverged,diverged_steps,missing,delta_vs_" + csv_quote(t.baseline) + "\n";
+  std::string out = "row,column,metric,mean,std,n,diverged,diverged_steps,missing,delta_vs_" +
+                    csv_quote(t.baseline.empty() ? "none" : t.baseline) + "\n";
   for (const auto& r : t.rows)
     for (const auto& c : t.columns) {
       const Cell* cell = find_cell(t, r, c);
@@ -182,25 +260,47 @@ std::string render_csv(const Table& t) {
 }
 
 std::string render_latex(const Table& t) {
-  const auto deltas = delta_columns(t);
-  std::string out = "% " + t.title + " (" + t.metric + ")\n\\begin{tabular}{l" +
-                    std::string(t.columns.size() + deltas.size(), 'r') + "}\n\\toprule\nsetting";
-  for (const auto& c : t.columns) out += " & " + latex_escape(c);
-  for (const auto& c : deltas) out += " & $\\Delta$ " + latex_escape(c);
-  out += " \\\\\n\\midrule\n";
-  for (const auto& r : t.rows) {
-    out += latex_escape(r);
-    for (const auto& c : t.columns) {
-      const Cell* cell = find_cell(t, r, c);
-      out += " & " + (cell ? cell_text(*cell, true) : std::string("--"));
-    }
-    for (const auto& c : deltas) {
-      std::string d = delta_text(find_cell(t, r, c), find_cell(t, r, t.baseline));
-      out += " & " + (d == "—" ? std::string("--") : d);
-    }
-    out += " \\\\\n";
+  // booktabs + array. The setting column and the headers wrap; more than kMaxColumns numeric
+  // columns (values and differences) are split into blocks, each repeating the setting column, so
+  // that a table fits a single-column page (tests/e2e/latex_tables.sh compiles every reference
+  // table and fails on an overfull box).
+  constexpr size_t kMaxColumns = 4;
+  const int64_t n = common_n(t);
+  struct Col {
+    std::string head;
+    std::function<std::string(const std::string&)> cell;
+  };
+  std::vector<Col> cols;
+  for (const auto& c : t.columns)
+    cols.push_back({latex_escape(c), [&t, c, n](const std::string& r) {
+                      const Cell* cell = find_cell(t, r, c);
+                      return cell ? cell_text(*cell, true, n) : std::string("--");
+                    }});
+  for (const auto& c : delta_columns(t))
+    cols.push_back({"$\\Delta$ " + latex_escape(c), [&t, c](const std::string& r) {
+                      return delta_text(find_cell(t, r, c), find_cell(t, r, t.baseline), true);
+                    }});
+  std::string caption = caption_line(t);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{"±", "$\\pm$"}, {"Δ", "$\\Delta$"}, {"−", "$-$"}}) {
+    for (size_t p = caption.find(from); p != std::string::npos; p = caption.find(from, p + to.size())) caption.replace(p, from.size(), to);
   }
-  out += "\\bottomrule\n\\end{tabular}\n";
+  std::string out = "% " + latex_escape(t.title) + "\n% " + latex_escape(caption) + "\n% needs \\usepackage{booktabs,array}\n";
+  for (size_t b = 0; b < std::max<size_t>(1, (cols.size() + kMaxColumns - 1) / kMaxColumns); ++b) {
+    const size_t lo = b * kMaxColumns, hi = std::min(cols.size(), lo + kMaxColumns);
+    if (b) out += "\n\\medskip\n\n";
+    out += "\\begin{tabular}{@{}>{\\raggedright\\arraybackslash}p{0.24\\linewidth}";
+    for (size_t i = lo; i < hi; ++i) out += "r";
+    out += "@{}}\n\\toprule\nsetting";
+    for (size_t i = lo; i < hi; ++i)
+      out += " & \\multicolumn{1}{>{\\raggedleft\\arraybackslash}p{0.14\\linewidth}}{" + cols[i].head + "}";
+    out += " \\\\\n\\midrule\n";
+    for (const auto& r : t.rows) {
+      out += latex_escape(r);
+      for (size_t i = lo; i < hi; ++i) out += " & " + cols[i].cell(r);
+      out += " \\\\\n";
+    }
+    out += "\\bottomrule\n\\end{tabular}\n";
+  }
   return out;
 }
 

@@ -30,15 +30,20 @@ struct Cell {
 
 struct Table {
   std::string title, metric;
+  std::string metric_display;  // e.g. "test top-1 accuracy (%), measured once after training"
   bool higher_is_better = true;
   std::vector<std::string> rows, columns;  // in first-seen order
-  std::string baseline;                    // column deltas refer to
+  std::string baseline;                    // column deltas refer to; "" = no deltas (report.baseline: none)
   std::map<std::pair<std::string, std::string>, Cell> cells;
 };
 
 // The direction of `metric` (a summary key such as top1, best_top1, val_loss) as the task
 // declared it in a run's summary.json; none for runs made before summaries carried it.
 std::optional<bool> metric_higher_is_better(const nlohmann::json& summary, const std::string& metric);
+
+// What a summary key measures, in words for captions and axes ("test top-1 accuracy (%), measured
+// once after training", "best validation loss over the evaluations").
+std::string metric_display(const nlohmann::json& summary, const std::string& metric);
 
 Table build_table(const std::string& title, const std::string& metric, const std::string& baseline,
                   const std::vector<RunRecord>& runs);

@@ -135,7 +135,7 @@ class ClassificationTask : public Task {
       throw ConfigError(Origin{}, "model.type", "'" + cfg_.model_type + "' is not an image classifier");
   }
   bool uses_ema() const override { return true; }
-  std::string data_description() const override { return data_.description; }
+  std::string data_description() const override { return data_.description + "; validation: " + data_.val_source; }
   int64_t steps_per_epoch() const override { return data_.train->batches_per_epoch(); }
   void start_epoch(int64_t epoch, int64_t first) override { data_.train->start_epoch(epoch, first); }
 
@@ -161,16 +161,8 @@ class ClassificationTask : public Task {
     return true;
   }
 
-  json evaluate(int64_t) override {
-    EvalResult e = from_sums(sum_over_ranks(evaluate_shard(classifier(), *data_.val, device_, precision_)));
-    json j = {{"top1", e.top1}, {"top5", e.top5}, {"loss", e.loss}, {"n", e.n}};
-    if (ema()) {
-      EvalResult q =
-          from_sums(sum_over_ranks(evaluate_shard(dynamic_cast<Classifier&>(*ema()), *data_.val, device_, precision_)));
-      j["ema_top1"] = q.top1, j["ema_top5"] = q.top5, j["ema_loss"] = q.loss;
-    }
-    return j;
-  }
+  json evaluate(int64_t) override { return measure(*data_.val); }
+  json test() override { return data_.test ? measure(*data_.test) : json(); }
 
   std::vector<MetricInfo> metrics() const override {
     return {{"top1", "top-1 accuracy (%)", true}, {"top5", "top-5 accuracy (%)", true}, {"loss", "validation loss", false}};
@@ -198,6 +190,16 @@ class ClassificationTask : public Task {
 
  private:
   Classifier& classifier() { return dynamic_cast<Classifier&>(model()); }
+  // Top-1/top-5/loss over one split (all ranks' shards), of the EMA weights too.
+  json measure(Loader& loader) {
+    EvalResult e = from_sums(sum_over_ranks(evaluate_shard(classifier(), loader, device_, precision_)));
+    json j = {{"top1", e.top1}, {"top5", e.top5}, {"loss", e.loss}, {"n", e.n}};
+    if (ema()) {
+      EvalResult q = from_sums(sum_over_ranks(evaluate_shard(dynamic_cast<Classifier&>(*ema()), loader, device_, precision_)));
+      j["ema_top1"] = q.top1, j["ema_top5"] = q.top5, j["ema_loss"] = q.loss;
+    }
+    return j;
+  }
   ImageInput input_;
   ImageData data_;
   std::unique_ptr<Mixer> mixer_;

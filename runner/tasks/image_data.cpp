@@ -3,7 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace dyt {
+
+double resolved_holdout(const ExperimentConfig& cfg) {
+  if (cfg.data.holdout >= 0) return cfg.data.holdout;
+  return dataset_registry().get(cfg.data.dataset).val_is_test ? 0.1 : 0.0;
+}
 
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
                           int64_t world, uint64_t seed) {
@@ -21,12 +28,38 @@ ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, i
   req.synthetic_channels = cfg.data.synthetic_channels;
   req.split = "train";
   req.synthetic_size = cfg.data.synthetic_size;
-  DatasetPtr train_set = subset(dtype.open(req), cfg.data.train_subset);
+  DatasetPtr full_train = dtype.open(req);
   req.split = "val";
   req.synthetic_size = std::max<int64_t>(cfg.data.synthetic_size / 4, 1);
-  DatasetPtr val_set = subset(dtype.open(req), cfg.data.val_subset);
+  DatasetPtr second = dtype.open(req);
+  const std::string second_name = dtype.val_is_test ? "test" : "validation";
 
   ImageData d;
+  DatasetPtr train_set, val_set, test_set;
+  const double holdout = resolved_holdout(cfg);
+  if (holdout > 0) {
+    // The last `holdout` of the training set (no shuffling: the same samples for every run and
+    // seed); train_subset then takes the first N of what remains.
+    const int64_t n = full_train->size();
+    const int64_t held = std::max<int64_t>(1, static_cast<int64_t>(std::llround(holdout * static_cast<double>(n))));
+    if (held >= n)
+      throw ConfigError(Origin{}, "data.holdout",
+                        fmt::format("holding out {} of {} training samples leaves none to train on; lower data.holdout", held, n));
+    train_set = subset(slice(full_train, 0, n - held), cfg.data.train_subset);
+    val_set = subset(slice(full_train, n - held, held), cfg.data.val_subset);
+    test_set = second;
+    d.val_source = fmt::format("held out: {}the last {} of the {} training samples (data.holdout {}); the {} split ({} samples) "
+                               "is measured once after training",
+                               val_set->size() < held ? fmt::format("the first {} of ", val_set->size()) : "", held, n,
+                               holdout, second_name, second->size());
+  } else {
+    train_set = subset(full_train, cfg.data.train_subset);
+    val_set = subset(second, cfg.data.val_subset);
+    d.val_source = fmt::format("the data set's {} split ({} samples){}", second_name, val_set->size(),
+                               dtype.val_is_test ? "; no held-out validation (data.holdout 0): model selection sees the test set"
+                                                 : "");
+  }
+
   d.image_size = cfg.data.image_size > 0 ? cfg.data.image_size : train_set->native_size();
   if (d.image_size <= 0)
     throw ConfigError(Origin{}, "data.image_size", "the images of " + train_set->describe() + " vary in size; set data.image_size");
@@ -53,6 +86,7 @@ ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, i
   lo.shuffle = false, lo.drop_last = false, lo.pad_shards = false;  // each sample evaluated once over the ranks
   lo.batch_size = cfg.data.eval_batch_size > 0 ? cfg.data.eval_batch_size : cfg.data.batch_size;
   d.val = std::make_unique<Loader>(val_set, eval_tf, lo);
+  if (test_set) d.test = std::make_unique<Loader>(test_set, eval_tf, lo);
   d.val_set = val_set;
   d.mean = mean.size() == 1 ? std::vector<double>(d.channels, mean[0]) : mean;
   d.std = stdv.size() == 1 ? std::vector<double>(d.channels, stdv[0]) : stdv;

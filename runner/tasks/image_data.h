@@ -1,5 +1,5 @@
 // Image data for the image tasks (classification, MAE): opens the configured data set's train
-// and val splits, checks them against the model's input (size, channels), and builds the
+// and val splits (or, with data.holdout, train / held-out validation / test), checks them against the model's input (size, channels), and builds the
 // transforms and loaders.
 #pragma once
 
@@ -13,7 +13,11 @@ namespace dyt {
 
 struct ImageData {
   std::unique_ptr<Loader> train, val;
+  // The data set's own test split when the validation split is held out of the training set
+  // (data.holdout > 0): measured once, after training. Null otherwise.
+  std::unique_ptr<Loader> test;
   DatasetPtr val_set;
+  std::string val_source;  // what the validation split is, e.g. "held out: last 10% of the training set"
   int64_t num_classes = 0, image_size = 0, channels = 0;
   std::vector<double> mean, std;  // the normalisation applied (per channel)
   std::string description;
@@ -21,5 +25,8 @@ struct ImageData {
 
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
                           int64_t world, uint64_t seed);
+
+// The validation fraction data.holdout resolves to for this data set (-1 = auto).
+double resolved_holdout(const ExperimentConfig& cfg);
 
 }  // namespace dyt

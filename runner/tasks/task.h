@@ -75,6 +75,10 @@ class Task {
   virtual bool next_loss(int64_t step, StepResult& out, int64_t& batch_index) = 0;
   // Evaluates the model; the object becomes a {"split": "val"} line of metrics.jsonl.
   virtual nlohmann::json evaluate(int64_t epoch) = 0;
+  // Measures the test split once, after training, when the validation split is held out of the
+  // training set (data.holdout); the object becomes a {"split": "test"} line of metrics.jsonl
+  // and test_<key> entries of summary.json. Null: the task has no separate test split.
+  virtual nlohmann::json test() { return nullptr; }
   virtual std::vector<MetricInfo> metrics() const = 0;
   // After each optimizer step (e.g. the quantiser's temperature), with the number of updates done.
   virtual void after_step(int64_t step) { (void)step; }

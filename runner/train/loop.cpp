@@ -548,6 +548,19 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
     if (k != "split" && k != "step" && k != "epoch") summary[k == "loss" ? "val_loss" : k] = v;
   summary[best_key] = s.train.extra[best_key];
   if (s.train.extra.contains("best_ema_" + primary.name)) summary["best_ema_" + primary.name] = s.train.extra["best_ema_" + primary.name];
+  // The test split, measured once with the final weights (every rank: the sums are all-reduced).
+  json test = task.test();
+  if (!test.is_null()) {
+    for (const auto& [k, v] : test.items()) summary[k == "loss" ? "test_loss" : "test_" + k] = v;
+    if (writes) {
+      test["split"] = "test", test["step"] = s.train.step, test["epoch"] = s.epochs - 1;
+      metrics.write(test, true);
+      std::string text = "test (measured once, final weights):";
+      for (const auto& [k, v] : test.items())
+        if (v.is_number_float()) text += fmt::format(" {} {:.4g}", k, v.get<double>());
+      progress.line(text);
+    }
+  }
   if (!writes) return {"finished", summary};
   // Fig. 8: how well the final alphas follow 1 / std of their inputs across layers.
   json last_norms;
