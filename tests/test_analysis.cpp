@@ -1,6 +1,8 @@
 // Sweeps and config removal, the paper-tables builder, plot data and files, and the analysis
 // helpers (norm capture hooks, tanh fits, alpha-vs-1/std correlation).
 #include <gtest/gtest.h>
+
+#include <set>
 #include <torch/torch.h>
 
 #include "models/model.h"
@@ -92,9 +94,20 @@ TEST(Plot, BandsAggregateSeedsAndFiguresAreWritten) {
     EXPECT_TRUE(out.rendered) << note;
     EXPECT_GT(std::filesystem::file_size(out.png), 1000u);
     EXPECT_NE(read_text(out.svg).find("<svg"), std::string::npos);
+    EXPECT_EQ(read_text(out.pdf).rfind("%PDF", 0), 0u);  // the PDF for LaTeX, from the same script
   } else {
     EXPECT_NE(note.find("gnuplot not found"), std::string::npos);
   }
+}
+
+TEST(Plot, FifteenSeriesStayDistinctAndNumbersSortByValue) {
+  std::set<std::string> styles;
+  for (int i = 0; i < 30; ++i) styles.insert(series_style(i));
+  EXPECT_EQ(styles.size(), 30u);  // the alpha0 sweep draws 15 series
+  std::vector<std::string> labels = {"width 128", "width 32", "width 64", "alpha0 = 0.5", "alpha0 = 0.25"};
+  natural_sort(labels);
+  EXPECT_EQ(labels, (std::vector<std::string>{"alpha0 = 0.25", "alpha0 = 0.5", "width 32", "width 64", "width 128"}));
+  EXPECT_EQ(key_display("model.norm.alpha_init"), "alpha0 (initial alpha of DyT) [model.norm.alpha_init]");
 }
 
 TEST(Analysis, CaptureHookSeesInputAndNormalisedOutput) {

@@ -165,7 +165,16 @@ class ClassificationTask : public Task {
   json test() override { return data_.test ? measure(*data_.test) : json(); }
 
   std::vector<MetricInfo> metrics() const override {
-    return {{"top1", "top-1 accuracy (%)", true}, {"top5", "top-5 accuracy (%)", true}, {"loss", "validation loss", false}};
+    const double k = static_cast<double>(input_.classes);
+    const std::string c = fmt::format("chance ({} classes)", input_.classes);
+    return {{"top1", "top-1 accuracy (%)", true, 100.0 / k, c},
+            {"top5", "top-5 accuracy (%)", true, 100.0 * std::min(5.0, k) / k, c},
+            {"loss", "validation loss (cross-entropy)", false, std::log(k), c}};
+  }
+  std::string train_loss_display() const override {
+    if (cfg_.data.augment.mixup > 0 || cfg_.data.augment.cutmix > 0) return "training loss (soft-target cross-entropy, mixup/cutmix)";
+    return cfg_.train.label_smoothing > 0 ? fmt::format("training loss (cross-entropy, label smoothing {})", cfg_.train.label_smoothing)
+                                          : "training loss (cross-entropy)";
   }
 
   void finalize(json& summary) override {

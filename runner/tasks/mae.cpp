@@ -72,6 +72,21 @@ void write_reconstructions(MAEImpl& model, Loader& val, const std::vector<double
     cv::hconcat(cols, row);
     rows.push_back(row);
   }
+  // Column labels above the grid (the paper's Fig. 2 of MAE: original, masked, reconstruction,
+  // reconstruction with the visible patches pasted back).
+  const int cell_w = rows[0].cols / 4;
+  const double font = 0.4;
+  const char* labels[] = {"original", "masked input", "reconstruction", "recon. + visible"};
+  cv::Mat header(22, rows[0].cols, rows[0].type(), cv::Scalar::all(255));
+  for (int c = 0; c < 4; ++c) {
+    int baseline = 0;
+    cv::Size sz = cv::getTextSize(labels[c], cv::FONT_HERSHEY_SIMPLEX, font, 1, &baseline);
+    const double f = sz.width > cell_w - 4 ? font * (cell_w - 4) / sz.width : font;  // shrink to the column
+    sz = cv::getTextSize(labels[c], cv::FONT_HERSHEY_SIMPLEX, f, 1, &baseline);
+    cv::putText(header, labels[c], cv::Point(c * cell_w + std::max(0, (cell_w - sz.width) / 2), 15),
+                cv::FONT_HERSHEY_SIMPLEX, f, cv::Scalar::all(0), 1, cv::LINE_AA);
+  }
+  rows.insert(rows.begin(), header);
   cv::Mat grid;
   cv::vconcat(rows, grid);
   std::vector<uchar> png;
@@ -129,7 +144,12 @@ class MaeTask : public Task {
   }
 
   std::vector<MetricInfo> metrics() const override {
-    return {{"loss", "masked-patch reconstruction loss (MSE)", false}};
+    return {{"loss", "validation loss (MSE on masked patches)", false}};
+  }
+  std::string train_loss_display() const override {
+    const auto* mo = dynamic_cast<const MAEOptions*>(&cfg_.model());
+    return mo && mo->norm_pix_loss ? "training loss (MSE on masked patches, per-patch normalised pixels)"
+                                     : "training loss (MSE on masked patches)";
   }
 
   void finalize(json&) override {

@@ -14,7 +14,11 @@ using json = nlohmann::json;
 json to_json(const std::vector<MetricInfo>& metrics) {
   json out = json::array();
   for (const auto& m : metrics)
-    out.push_back({{"name", m.name}, {"display", m.display}, {"higher_is_better", m.higher_is_better}});
+  {
+    json j = {{"name", m.name}, {"display", m.display}, {"higher_is_better", m.higher_is_better}};
+    if (std::isfinite(m.chance)) j["chance"] = m.chance, j["chance_label"] = m.chance_label;
+    out.push_back(j);
+  }
   return out;
 }
 
@@ -49,7 +53,7 @@ RunResult Task::run() {
                                      make_param_groups(*model_, cfg_.optim.weight_decay, cfg_.optim.layer_decay,
                                                        cfg_.optim.decay_all));
   json summary = {{"experiment", spec_.experiment}, {"variant", spec_.variant}, {"seed", spec_.seed},
-                  {"params", count_parameters(*model_)}, {"data", data_description()}};
+                  {"params", count_parameters(*model_)}, {"data", data_description()}, {"train_loss_display", train_loss_display()}};
   if (!init_report.is_null()) summary["init"] = init_report;
   return run_training_loop(ctx_, *this, summary);
 }

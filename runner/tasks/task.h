@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -45,6 +46,8 @@ struct MetricInfo {
   std::string name;     // key in the evaluation line of metrics.jsonl and in summary.json
   std::string display;  // axis and column label, e.g. "top-1 accuracy (%)"
   bool higher_is_better = true;
+  double chance = std::nan("");  // the value of a uniform guess, where one exists (a line in the figures)
+  std::string chance_label;      // e.g. "chance (10 classes)"
 };
 nlohmann::json to_json(const std::vector<MetricInfo>& metrics);
 
@@ -80,6 +83,8 @@ class Task {
   // and test_<key> entries of summary.json. Null: the task has no separate test split.
   virtual nlohmann::json test() { return nullptr; }
   virtual std::vector<MetricInfo> metrics() const = 0;
+  // What the training loss is, for axis labels (summary.json "train_loss_display").
+  virtual std::string train_loss_display() const { return "training loss"; }
   // After each optimizer step (e.g. the quantiser's temperature), with the number of updates done.
   virtual void after_step(int64_t step) { (void)step; }
   // Writes the final weights and any pictures; may add to the summary.

@@ -142,7 +142,16 @@ class Wav2Vec2Task : public Task {
   }
 
   std::vector<MetricInfo> metrics() const override {
-    return {{"loss_bits", "validation loss (bits per masked frame)", false}, {"accuracy", "masked-frame accuracy", true}};
+    // A uniform guess among the true quantised target and K distractors: log2(1 + K) bits of
+    // contrastive loss (the diversity term adds to it), accuracy 1 / (1 + K).
+    const auto& o = cfg_.model();
+    const auto* w = dynamic_cast<const W2V2Options*>(&o);
+    const double k = w ? static_cast<double>(w->num_negatives) : std::nan("");
+    const std::string c = w ? fmt::format("uniform guess (1 + {} candidates)", w->num_negatives) : "";
+    return {{"loss_bits", "validation loss (bits per masked frame)", false, std::log2(1.0 + k), c},
+            {"accuracy", "masked-frame accuracy", true, 1.0 / (1.0 + k), c}};
+  }
+  std::string train_loss_display() const override { return "training loss (bits per masked frame)";
   }
 
  private:
