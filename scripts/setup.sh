@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the suite needs on Debian 12:
 #   1. Debian packages (compilers, OpenCV, yaml-cpp, CLI11, fmt, GoogleTest, gnuplot, libsndfile,
-#      Gloo's headers for c10d, ...)
+#      Gloo's headers for c10d, md4c for the results page; chromium and LaTeX for the tests that
+#      open that page in a browser and compile the LaTeX tables)
 #   2. a project-local Python virtual environment (.venv) holding PyPI's torch==2.11.0, whose
 #      libtorch the C++ build links against, plus timm/transformers/safetensors for the golden tests
 #      and tensorboard for the test that reads our event files with it.
@@ -22,7 +23,8 @@ apt_pkgs=(
   gnuplot-nox libsndfile1-dev libsoxr-dev espeak-ng wamerican sox
   dataset-fashion-mnist
   clang libclang-rt-14-dev patchelf
-  libgloo-dev
+  libgloo-dev libmd4c-html0-dev
+  chromium texlive-latex-base texlive-latex-recommended
 )
 
 say() { printf '[setup] %s\n' "$*"; }
