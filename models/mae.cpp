@@ -7,6 +7,33 @@
 
 namespace dyt {
 
+nlohmann::json MAEOptions::interop_config() const {
+  // transformers' ViTMAEConfig: ViTMAEForPreTraining(ViTMAEConfig(**config)) builds this model.
+  // The weights keep facebookresearch/mae's names (models_mae.py); the mapping to transformers'
+  // is to_hf() in tests/golden/mae_train_vs_transformers.py.
+  return {{"architectures", {"ViTMAEForPreTraining"}},
+          {"model_type", "vit_mae"},
+          {"image_size", img_size},
+          {"patch_size", patch_size},
+          {"num_channels", in_chans},
+          {"hidden_size", embed_dim},
+          {"num_hidden_layers", depth},
+          {"num_attention_heads", num_heads},
+          {"intermediate_size", static_cast<int64_t>(embed_dim * mlp_ratio)},
+          {"decoder_hidden_size", decoder_embed_dim},
+          {"decoder_num_hidden_layers", decoder_depth},
+          {"decoder_num_attention_heads", decoder_num_heads},
+          {"decoder_intermediate_size", static_cast<int64_t>(decoder_embed_dim * mlp_ratio)},
+          {"hidden_act", "gelu"},
+          {"qkv_bias", true},
+          {"layer_norm_eps", norm.eps},
+          {"mask_ratio", mask_ratio},
+          {"norm_pix_loss", norm_pix_loss},
+          {"weights_layout", "facebookresearch/mae (models_mae.py) names; tests/golden/mae_train_vs_transformers.py "
+                             "to_hf() maps them to transformers' ViTMAEForPreTraining"},
+          {"dyt_norm", {{"type", norm.type}, {"eps", norm.eps}, {"alpha_init", norm.alpha_init}, {"squash", norm.squash}, {"learnable_alpha", norm.learnable_alpha}}}};
+}
+
 using torch::Tensor;
 
 void MAEOptions::visit(FieldVisitor& v) {

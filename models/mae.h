@@ -19,6 +19,7 @@ struct MAEOptions : ModelOptions {
   bool norm_pix_loss = false;
   double mask_ratio = 0.75;
   void visit(FieldVisitor& v) override;
+  nlohmann::json interop_config() const override;
   std::unique_ptr<ModelOptions> clone() const override { return std::make_unique<MAEOptions>(*this); }
 };
 

@@ -8,6 +8,44 @@
 
 namespace dyt {
 
+nlohmann::json W2V2Options::interop_config() const {
+  // transformers' Wav2Vec2Config; the weights use transformers' Wav2Vec2ForPreTraining names, so a
+  // LayerNorm model loads with load_state_dict(strict=True) (tests/golden/w2v2_vs_transformers.py).
+  const int64_t cv = codevector_dim > 0 ? codevector_dim : final_dim;
+  return {{"architectures", {"Wav2Vec2ForPreTraining"}},
+          {"model_type", "wav2vec2"},
+          {"conv_dim", conv_dim},
+          {"conv_kernel", conv_kernel},
+          {"conv_stride", conv_stride},
+          {"conv_bias", conv_bias},
+          {"feat_extract_norm", extractor_mode == "group_norm" ? "group" : "layer"},
+          {"do_stable_layer_norm", layer_norm_first},
+          {"hidden_size", embed_dim},
+          {"num_hidden_layers", depth},
+          {"num_attention_heads", num_heads},
+          {"intermediate_size", ffn_dim},
+          {"num_conv_pos_embeddings", pos_conv_kernel},
+          {"num_conv_pos_embedding_groups", pos_conv_groups},
+          {"codevector_dim", cv},
+          {"proj_codevector_dim", final_dim},
+          {"num_codevectors_per_group", quantizer_entries},
+          {"num_codevector_groups", quantizer_groups},
+          {"num_negatives", num_negatives},
+          {"contrastive_logits_temperature", logit_temp},
+          {"diversity_loss_weight", diversity_weight},
+          {"mask_time_prob", mask_prob},
+          {"mask_time_length", mask_length},
+          {"mask_time_min_masks", min_masks},
+          {"hidden_dropout", dropout},
+          {"attention_dropout", attention_dropout},
+          {"activation_dropout", activation_dropout},
+          {"feat_proj_dropout", dropout_input},
+          {"layerdrop", layerdrop},
+          {"layer_norm_eps", norm.eps},
+          {"weights_layout", "transformers' Wav2Vec2ForPreTraining names"},
+          {"dyt_norm", {{"type", norm.type}, {"eps", norm.eps}, {"alpha_init", norm.alpha_init}, {"squash", norm.squash}, {"learnable_alpha", norm.learnable_alpha}}}};
+}
+
 using torch::Tensor;
 
 void W2V2Options::visit(FieldVisitor& v) {

@@ -47,6 +47,7 @@ struct W2V2Options : ModelOptions {
   std::vector<double> gumbel_temp{2.0, 0.5, 0.999995};  // max, min, decay per update
   double diversity_weight = 0.1, feature_penalty_weight = 10.0;
   void visit(FieldVisitor& v) override;
+  nlohmann::json interop_config() const override;
   std::unique_ptr<ModelOptions> clone() const override { return std::make_unique<W2V2Options>(*this); }
   int64_t codevectors() const { return codevector_dim > 0 ? codevector_dim : final_dim; }
 };

@@ -12,6 +12,7 @@
 #include <set>
 
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 
@@ -25,6 +26,7 @@
 #include "core/io.h"
 #include "runner/report/index.h"
 #include "runner/run/executor.h"
+#include "runner/run/run_folder.h"
 #include "runner/report/plot.h"
 #include "runner/report/tables.h"
 #include "runner/tasks/task.h"
@@ -236,6 +238,101 @@ int cmd_table(const std::vector<std::string>& experiments, const std::string& ou
     std::printf("(written to %s/paper/tables.{md,csv,tex})\n", root.c_str());
   }
   std::printf("index: %s\n", write_results_index(root).c_str());
+  return 0;
+}
+
+namespace {
+
+// The config behind a bare checkpoint: its config.json (ours, or timm's hub layout:
+// architecture + model_args) as a ViT, the norm from dyt_norm (absent: timm's LayerNorm).
+ConfigTree config_from_model_json(const fs::path& file) {
+  json j;
+  try {
+    j = read_json(file);
+  } catch (const std::exception& e) {
+    throw IoError(fmt::format("{}: {}", file.string(), e.what()));
+  }
+  const json args = j.value("model_args", json::object());
+  if (args.empty())
+    throw IoError(fmt::format("{}: no model_args; dyt eval reads timm's layout (architecture + model_args), as dyt writes "
+                              "it beside a ViT's weights",
+                              file.string()));
+  YAML::Node model(YAML::NodeType::Map);
+  model["type"] = "vit";
+  const std::map<std::string, std::string> keys = {{"img_size", "img_size"},     {"patch_size", "patch_size"},
+                                                   {"in_chans", "in_chans"},     {"num_classes", "num_classes"},
+                                                   {"embed_dim", "embed_dim"},   {"depth", "depth"},
+                                                   {"num_heads", "num_heads"},   {"mlp_ratio", "mlp_ratio"},
+                                                   {"qkv_bias", "qkv_bias"}};
+  for (const auto& [from, to] : keys)
+    if (args.contains(from)) model[to] = YAML::Load(args[from].dump());
+  const std::string pool = args.value("global_pool", j.value("global_pool", "token"));
+  model["global_pool"] = pool == "avg" ? "avg" : "cls";
+  const json norm = j.value("dyt_norm", json{{"type", "layernorm"}, {"eps", 1e-6}});
+  for (const auto& [k, v] : norm.items()) model["norm"][k] = YAML::Load(v.dump());
+  YAML::Node root(YAML::NodeType::Map);
+  root["model"] = model;
+  root["optim"]["lr"] = 1e-3;  // not used; the config needs one
+  return parse_config_text(YAML::Dump(root), file.string());
+}
+
+}  // namespace
+
+int cmd_eval(const EvalArgs& a) {
+  const fs::path path(a.checkpoint);
+  fs::path weights;
+  ConfigTree tree;
+  if (fs::is_directory(path)) {  // a run folder
+    RunFolder run{path};
+    if (!fs::exists(run.config()))
+      throw IoError(fmt::format("{}: not a run folder (no config.yaml); give a run folder or a .safetensors file with "
+                                "config.json beside it",
+                                path.string()));
+    tree = load_config(run.config());
+    weights = a.ema ? run.ema_weights() : run.weights();
+  } else if (path.extension() == ".safetensors") {
+    if (a.ema) throw IoError("--ema applies to a run folder; give the EMA's .safetensors file itself");
+    const fs::path cj = path.parent_path() / "config.json";
+    if (!fs::exists(cj))
+      throw IoError(fmt::format("{}: no config.json beside the weights; dyt eval needs the architecture (timm's "
+                                "architecture + model_args, as dyt writes it)",
+                                path.string()));
+    tree = config_from_model_json(cj);
+    weights = path;
+  } else {
+    throw IoError(fmt::format("{}: give a run folder or a .safetensors file", path.string()));
+  }
+  if (!fs::exists(weights))
+    throw IoError(fmt::format("{}: no weights (the run has not finished{})", weights.string(),
+                              a.ema ? ", or it kept no EMA: train.ema" : ""));
+  std::vector<std::string> sets = a.sets;
+  if (!a.device.empty()) sets.push_back("run.device=" + a.device);
+  if (a.threads >= 0) sets.push_back("run.threads=" + std::to_string(a.threads));
+  for (const auto& s : sets) apply_override(tree, s);
+  for (const char* k : {"variants", "seeds", "stages", "run_stages", "sweep", "experiment", "variant", "seed", "stage"}) tree.erase(k);
+  RunSpec spec;
+  spec.experiment = "eval", spec.variant = "eval";
+  decode_config(tree, [&](FieldVisitor& v) { spec.config.visit(v); });
+  if (spec.config.run.threads > 0) at::set_num_threads(static_cast<int>(spec.config.run.threads));
+  spec.dir = fs::temp_directory_path() / fmt::format("dyt-eval-{}", ::getpid());
+  RunContext ctx{spec};
+  ctx.device = resolve_device(spec.config.run.device);
+  auto task = task_registry().get(spec.config.task).make(ctx);
+  const auto t0 = std::chrono::steady_clock::now();
+  json r = task->evaluate_weights(weights);
+  r["weights"] = weights.string();
+  r["device"] = ctx.device.str();
+  r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s\n%s (%lld parameters) on %s\n", weights.string().c_str(), r["data"].get<std::string>().c_str(),
+              static_cast<long long>(r["params"].get<int64_t>()), ctx.device.str().c_str());
+  for (const char* split : {"val", "test"}) {
+    if (!r.contains(split)) continue;
+    std::string line = fmt::format("{:<5}", split);
+    for (const auto& [k, v] : r[split].items())
+      line += v.is_number_float() ? fmt::format("  {} {:.4f}", k, v.get<double>()) : fmt::format("  {} {}", k, v.dump());
+    std::printf("%s\n", line.c_str());
+  }
+  if (!a.json_out.empty()) atomic_write(a.json_out, r.dump(2) + "\n");
   return 0;
 }
 

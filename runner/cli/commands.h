@@ -34,6 +34,15 @@ struct RunArgs {
 int cmd_run(const RunArgs& a);
 
 int cmd_table(const std::vector<std::string>& experiments, const std::string& out, bool paper);
+
+struct EvalArgs {
+  std::string checkpoint;         // a run folder, or a .safetensors with config.json beside it
+  std::vector<std::string> sets;  // e.g. data.dataset=image_folder, data.root=...
+  bool ema = false;               // the run's EMA weights (model_ema.safetensors)
+  std::string device, json_out;
+  int64_t threads = -1;
+};
+int cmd_eval(const EvalArgs& a);
 int cmd_plot(const std::vector<std::string>& experiments, const std::string& out);
 
 struct BenchNormArgs {

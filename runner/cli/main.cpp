@@ -1,4 +1,4 @@
-// dyt: the suite's one binary. Subcommands: list, config, model, run, table, plot, env, data, bench.
+// dyt: the suite's one binary. Subcommands: list, config, model, run, table, eval, plot, env, data, bench.
 // See runner/commands.h for the exit statuses.
 #include <c10/util/Exception.h>
 
@@ -90,6 +90,16 @@ int main(int argc, char** argv) {
   table->add_option("experiments", table_exps, "experiment names");
   table->add_flag("--paper", table_paper, "also the paper's Tables 1, 2, 5, 7, 8 and efficiency table with our counterparts");
   table->add_option("--out", table_out, "results root (default: <suite>/results)");
+
+  EvalArgs ea;
+  auto* eval = app.add_subcommand("eval", "evaluate a checkpoint without training: a run folder, or a .safetensors with "
+                                          "config.json beside it (ours or timm's hub layout)");
+  eval->add_option("checkpoint", ea.checkpoint, "run folder or .safetensors file")->required();
+  eval->add_option("--set", ea.sets, "override a key, e.g. --set data.dataset=image_folder --set data.root=DIR (repeatable)");
+  eval->add_flag("--ema", ea.ema, "a run folder's EMA weights (model_ema.safetensors)");
+  eval->add_option("--device", ea.device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  eval->add_option("--threads", ea.threads, "CPU threads (default: all cores)");
+  eval->add_option("--json", ea.json_out, "also write the results to this JSON file");
 
   std::vector<std::string> plot_exps;
   std::string plot_out;
@@ -186,6 +196,7 @@ int main(int argc, char** argv) {
     }
     if (*table) return cmd_table(table_exps, table_out, table_paper);
     if (*plot) return cmd_plot(plot_exps, plot_out);
+    if (*eval) return cmd_eval(ea);
     if (*env) return cmd_env(args);
     if (*speech) return cmd_data_speech(sa);
     if (*manifest) return cmd_data_manifest(ma);

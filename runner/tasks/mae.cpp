@@ -153,7 +153,7 @@ class MaeTask : public Task {
   }
 
   void finalize(json&) override {
-    write_safetensors(RunFolder{spec_.dir}.weights(), state_dict(model()), {{"format", "pt"}});
+    save_final_weights(spec_.dir, model(), nullptr, cfg_.model().interop_config());
     write_reconstructions(mae(), *data_.val, data_.mean, data_.std, device_, spec_.dir / "reconstruction.png");
   }
 

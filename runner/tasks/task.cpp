@@ -58,6 +58,23 @@ RunResult Task::run() {
   return run_training_loop(ctx_, *this, summary);
 }
 
+json Task::evaluate_weights(const std::filesystem::path& weights) {
+  open_data();
+  const ModelType& type = model_registry().get(cfg_.model_type);
+  model_ = type.build(cfg_.model());
+  check_model(*model_);
+  {
+    torch::NoGradGuard ng;
+    load_state_dict(*model_, read_safetensors(weights), "", /*strict=*/true);
+  }
+  model_->to(device_);
+  model_->eval();
+  json out = {{"val", evaluate(0)}, {"params", count_parameters(*model_)}, {"data", data_description()}};
+  json t = test();
+  if (!t.is_null()) out["test"] = t;
+  return out;
+}
+
 // ---- registry ------------------------------------------------------------------------------------
 namespace {
 Registry<TaskType> build_task_registry() {

@@ -93,6 +93,9 @@ class Task {
   // ---- shared ---------------------------------------------------------------------------------
   // The one setup path, then the training loop to the end of the schedule (or a stop).
   RunResult run();
+  // `dyt eval`: the data, the model with `weights` loaded (every parameter and buffer, by name
+  // and shape), then the evaluation: {"val": {...}, "test": {...} when there is a test split}.
+  nlohmann::json evaluate_weights(const std::filesystem::path& weights);
 
   Model& model() { return *model_; }
   Model* ema() { return ema_.get(); }
