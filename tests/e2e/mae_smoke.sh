@@ -7,7 +7,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$DYT" run smoke/mae_fmnist --out "$out" > "$out/run.txt" 2> "$out/run.err"
 cat "$out/run.txt"
-"$PYTHON" - "$out" <<'PY'
+"$PYTHON" - "$out" "$(dirname "$0")/../golden" <<'PY'
 import json, sys
 from pathlib import Path
 root = Path(sys.argv[1]) / "smoke" / "mae_fmnist"
@@ -23,6 +23,20 @@ for norm in ["ln", "dyt"]:
     sc = json.loads((root / f"{norm}_scratch" / "seed0" / "finetune" / "summary.json").read_text())
     assert "from scratch" in sc["init"]["skipped"], sc
     assert not (root / f"{norm}_scratch" / "seed0" / "pretrain").exists()
+# config.json builds transformers' ViTMAEForPreTraining, and the LN weights load into it strictly
+# (names mapped by the golden test's to_hf).
+sys.path.insert(0, str(Path(sys.argv[2])))
+import torch, transformers
+from safetensors.torch import load_file
+from mae_train_vs_transformers import to_hf
+pre = root / "ln" / "seed0" / "pretrain"
+cfg = json.loads((pre / "config.json").read_text())
+assert cfg["architectures"] == ["ViTMAEForPreTraining"] and cfg["dyt_norm"]["type"] == "layernorm", cfg
+hf = transformers.ViTMAEForPreTraining(transformers.ViTMAEConfig(**{k: v for k, v in cfg.items() if k not in ("dyt_norm", "weights_layout")}))
+v5 = int(transformers.__version__.split(".")[0]) >= 5
+state = to_hf(load_file(str(pre / "model.safetensors")), v5)
+hf.load_state_dict(state, strict=True)
+print("MAE config.json: transformers builds the model and the weights load")
 table = (root / "table.md").read_text()
 assert "| MAE pretrain + fine-tune |" in table and "| from scratch |" in table, table
 print("MAE stages: OK")

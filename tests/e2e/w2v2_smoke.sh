@@ -28,7 +28,15 @@ for v in ["ln", "dyt"]:
     assert train[-1]["loss"] < train[0]["loss"], "training loss did not go down"
     assert all(k in train[-1] for k in ["loss_bits", "code_perplexity", "temperature", "accuracy"])
 assert "| LN | DyT |" in (root / "table.md").read_text()
-print("speech: OK")
+# config.json is transformers' Wav2Vec2Config, and the LN model's weights load into
+# Wav2Vec2ForPreTraining with every name matched.
+import torch, transformers
+from safetensors.torch import load_file
+cfg = json.loads((root / "ln" / "seed0" / "config.json").read_text())
+assert cfg["architectures"] == ["Wav2Vec2ForPreTraining"], cfg
+hf = transformers.Wav2Vec2ForPreTraining(transformers.Wav2Vec2Config(**{k: v for k, v in cfg.items() if k not in ("dyt_norm", "weights_layout")}))
+hf.load_state_dict(load_file(str(root / "ln" / "seed0" / "model.safetensors")), strict=True)
+print("speech: OK (config.json loads in transformers)")
 PY
 # The paper's recipes resolve, and run (one update, DyT) on the generated corpus.
 for exp in paper/w2v2_base_librispeech paper/w2v2_large_librispeech; do
