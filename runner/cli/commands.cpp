@@ -50,7 +50,26 @@ std::vector<std::string> list_presets() {
 
 }  // namespace
 
-int cmd_list(const std::string& what) {
+std::string config_key_reference() {
+  std::string out =
+      "# Configuration keys\n\n"
+      "Every key an experiment YAML (or `--set key=value`) may set, with its type, default and allowed values. "
+      "Generated from the schema by `build/dyt list keys --markdown > docs/config_keys.md`; the test "
+      "`e2e.docs_are_current` fails when this file and the schema differ. `build/dyt config EXPERIMENT` prints a "
+      "run's fully resolved values.\n\n"
+      "Model keys depend on `model.type`: one `model` table per type below.\n\n";
+  ExperimentConfig cfg;
+  out += describe_config_markdown([&](FieldVisitor& v) { cfg.visit(v); }, " (type: " + cfg.model_type + ")");
+  for (const auto& name : model_registry().names()) {
+    if (name == cfg.model_type) continue;
+    ExperimentConfig other;
+    other.model_type = name;
+    out += describe_config_markdown([&](FieldVisitor& v) { other.visit_model(v); }, " (type: " + name + ")");
+  }
+  return out;
+}
+
+int cmd_list(const std::string& what, bool markdown) {
   auto section = [](const std::string& title) { std::printf("%s:\n", title.c_str()); };
   const bool all = what.empty() || what == "all";
   if (all || what == "experiments") {
@@ -85,6 +104,10 @@ int cmd_list(const std::string& what) {
   if (all || what == "tasks") {
     section("tasks (task)");
     for (const auto& [name, t] : task_registry().entries()) std::printf("  %-34s %s\n", name.c_str(), t.help.c_str());
+  }
+  if (what == "keys" && markdown) {
+    std::printf("%s", config_key_reference().c_str());
+    return 0;
   }
   if (what == "keys") {
     section("config keys (key, type, default, help)");

@@ -11,7 +11,9 @@
 
 namespace dyt {
 
-int cmd_list(const std::string& what);
+int cmd_list(const std::string& what, bool markdown = false);
+// docs/config_keys.md: every config key as Markdown tables (dyt list keys --markdown).
+std::string config_key_reference();
 int cmd_config(const std::string& experiment, const std::vector<std::string>& sets, const std::vector<std::string>& variants);
 int cmd_model(const std::string& preset, const std::vector<std::string>& sets);
 // The model of a preset (configs/models/<preset>.yaml or a YAML path) with `model.` overrides.

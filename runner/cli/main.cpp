@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   std::string list_what;
   auto* list = app.add_subcommand("list", "list experiments, models, norms, datasets, tasks, or config keys");
   list->add_option("what", list_what, "experiments | models | norms | datasets | tasks | keys (default: all but keys)");
+  bool list_markdown = false;
+  list->add_flag("--markdown", list_markdown, "keys as Markdown tables (docs/config_keys.md)");
 
   std::string exp;
   std::vector<std::string> sets, variants;
@@ -187,7 +189,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*list) return cmd_list(list_what);
+    if (*list) return cmd_list(list_what, list_markdown);
     if (*config) return cmd_config(exp, sets, variants);
     if (*model) return cmd_model(preset, sets);
     if (*run) {

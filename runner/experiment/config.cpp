@@ -536,6 +536,74 @@ class Describer : public FieldVisitor {
   std::set<std::string> seen_;
 };
 
+// The same schema as Markdown tables, one per section (docs/config_keys.md). Under `model`, only
+// the active model type's keys (model_type decides); everywhere else every group is shown.
+class MarkdownDescriber : public FieldVisitor {
+ public:
+  void field(const std::string& k, bool& v, const FieldSpec& s) override { row(k, "bool", v ? "true" : "false", s); }
+  void field(const std::string& k, int64_t& v, const FieldSpec& s) override { row(k, "int", std::to_string(v), s); }
+  void field(const std::string& k, double& v, const FieldSpec& s) override { row(k, "float", format_double(v), s); }
+  void field(const std::string& k, std::string& v, const FieldSpec& s) override { row(k, "string", v.empty() ? "\"\"" : v, s); }
+  void field(const std::string& k, std::vector<int64_t>& v, const FieldSpec& s) override {
+    std::vector<std::string> t;
+    for (auto x : v) t.push_back(std::to_string(x));
+    row(k, "int list", "[" + join(t) + "]", s);
+  }
+  void field(const std::string& k, std::vector<double>& v, const FieldSpec& s) override {
+    std::vector<std::string> t;
+    for (auto x : v) t.push_back(format_double(x));
+    row(k, "float list", "[" + join(t) + "]", s);
+  }
+  void field(const std::string& k, std::vector<std::string>& v, const FieldSpec& s) override {
+    row(k, "string list", "[" + join(v) + "]", s);
+  }
+  void section(const std::string& k, const std::string& help, const std::function<void()>& body) override {
+    const std::string key = join_key(prefix_, k);
+    if (!helps_.count(key)) order_.push_back(key), helps_[key] = help;
+    std::string saved = prefix_;
+    prefix_ = key;
+    body();
+    prefix_ = saved;
+  }
+  void group(bool active, const std::function<void()>& body) override {
+    if (active || prefix_ != "model") body();
+  }
+  void check(bool, const std::string&, const std::string&) override {}
+
+  std::string render(const std::string& heading_suffix) const {
+    std::string out;
+    for (const auto& sec : order_) {
+      auto it = rows_.find(sec);
+      if (it == rows_.end()) continue;
+      out += fmt::format("## {}{}\n\n", sec.empty() ? "top level" : "`" + sec + "`", sec == "model" ? heading_suffix : "");
+      if (!helps_.at(sec).empty()) out += helps_.at(sec) + ".\n\n";
+      out += "| key | type | default | description |\n|---|---|---|---|\n" + it->second + "\n";
+    }
+    return out;
+  }
+
+ private:
+  static std::string cell(std::string s) {
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  }
+  void row(const std::string& k, const char* type, const std::string& def, const FieldSpec& s) {
+    const std::string key = join_key(prefix_, k);
+    if (!seen_.insert(key).second) return;
+    if (!helps_.count(prefix_)) order_.push_back(prefix_), helps_[prefix_] = "";
+    std::string extra;
+    if (!s.choices.empty()) extra = "; one of " + join(s.choices, ", ");
+    const std::string b = bounds_text(s);
+    if (!b.empty()) extra += "; " + b;
+    rows_[prefix_] += fmt::format("| `{}` | {} | `{}` | {}{} |\n", key, type, cell(def), cell(s.help), cell(extra));
+  }
+  std::string prefix_;
+  std::set<std::string> seen_;
+  std::vector<std::string> order_;
+  std::map<std::string, std::string> helps_, rows_;
+};
+
 }  // namespace
 
 Origin ConfigTree::origin_of(const std::string& key) const {
@@ -665,6 +733,12 @@ std::string describe_config(const VisitFn& visit) {
   Describer d;
   visit(d);
   return d.out;
+}
+
+std::string describe_config_markdown(const VisitFn& visit, const std::string& model_heading) {
+  MarkdownDescriber d;
+  visit(d);
+  return d.render(model_heading);
 }
 
 }  // namespace dyt

@@ -72,5 +72,8 @@ std::string to_yaml_string(const YAML::Node& node);
 
 // One line per field: key, type, default, allowed values, help. For `dyt list keys` and docs.
 std::string describe_config(const VisitFn& visit);
+// The same as Markdown, a table per section; under `model` only the active type's keys, whose
+// heading gets `model_heading` appended (docs/config_keys.md).
+std::string describe_config_markdown(const VisitFn& visit, const std::string& model_heading = "");
 
 }  // namespace dyt
