@@ -65,6 +65,10 @@ void W2V2Options::visit(FieldVisitor& v) {
           doc("the norm on the conv features (input of the targets and the Transformer): model follows "
               "model.norm (the paper replaces it); layernorm keeps it LayerNorm (a diagnostic)")
               .one_of({"model", "layernorm"}));
+  v.field("feature_alpha_init", feature_alpha_init,
+          doc("alpha0 of a DyT-family norm on the conv features alone; 0 = model.norm.alpha_init (the paper's LLaMA "
+              "recipe gives attention and other norms their own alpha0; the feature norm sees inputs of std ~0.3)")
+              .ge(0));
   v.field("feature_grad_mult", feature_grad_mult, doc("scale of the feature encoder's gradient (fairseq: 0.1)").ge(0));
   v.field("embed_dim", embed_dim, doc("Transformer width").gt(0));
   v.field("depth", depth, doc("Transformer layers").gt(0));
@@ -327,6 +331,7 @@ Wav2Vec2Impl::Wav2Vec2Impl(const W2V2Options& o) : opts(o), temperature_(o.gumbe
   auto fp = body->register_module("feature_projection", std::make_shared<torch::nn::Module>());
   NormOptions feature_norm = o.norm;
   if (o.feature_norm == "layernorm") feature_norm.type = "layernorm";
+  if (o.feature_alpha_init > 0) feature_norm.alpha_init = o.feature_alpha_init;
   feature_norm_ = fp->register_module("layer_norm", make_norm_factory(feature_norm)(C));
   projection_ = fp->register_module("projection", Linear(C, D));
   auto enc = body->register_module("encoder", std::make_shared<torch::nn::Module>());

@@ -31,6 +31,7 @@ struct W2V2Options : ModelOptions {
   std::string extractor_mode = "group_norm";
   std::string extractor_norm = "layernorm";  // layer_norm mode: the per-conv norms stay LayerNorm, or follow `model`
   std::string feature_norm = "model";        // the feature LayerNorm: follows `model.norm`, or stays layernorm
+  double feature_alpha_init = 0.0;           // > 0: alpha0 of the feature norm alone (DyT family)
   double feature_grad_mult = 0.1;
   int64_t embed_dim = 768, depth = 12, num_heads = 12, ffn_dim = 3072;
   bool layer_norm_first = false;

@@ -220,6 +220,18 @@ TEST(W2V2, FeatureNormFollowsTheModelOrStaysLayerNorm) {
   EXPECT_EQ(std::find(kept.begin(), kept.end(), "wav2vec2.feature_projection.layer_norm.alpha"), kept.end());
 }
 
+TEST(W2V2, FeatureNormTakesItsOwnAlpha0) {
+  W2V2Options o = small();
+  o.norm.type = "dyt", o.norm.alpha_init = 0.5, o.feature_alpha_init = 3.0;
+  Wav2Vec2Impl m(o);
+  for (const auto& item : m.named_parameters(true)) {
+    const std::string& k = item.key();
+    if (k.size() < 6 || k.compare(k.size() - 6, 6, ".alpha") != 0) continue;
+    const double want = k == "wav2vec2.feature_projection.layer_norm.alpha" ? 3.0 : 0.5;
+    EXPECT_FLOAT_EQ(item.value().item<float>(), want) << k;
+  }
+}
+
 TEST(W2V2, LossDecreasesOnATinyCorpus) {
   torch::manual_seed(4);
   W2V2Options o = small();

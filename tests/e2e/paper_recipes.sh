@@ -40,7 +40,7 @@ for exp in paper/vit_b_imagenet paper/vit_l_imagenet; do
     grep -q '"recipe_total_batch": 4096' "$tmp/out/$exp/$v/seed0/summary.json"
     test -s "$tmp/out/$exp/$v/seed0/model_ema.safetensors"
   done
-  grep -q "metric: best_ema_top1" "$tmp/out/$exp/table.md"  # the scripts' max EMA accuracy, below the final
+  grep -q "best validation EMA weights' top-1 accuracy (%) over the evaluations" "$tmp/out/$exp/table.md"  # the scripts' max EMA accuracy, below the final
 done
 for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
   "$DYT" config "$exp" > "$tmp/config.txt"
