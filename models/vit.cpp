@@ -38,6 +38,10 @@ void ViTOptions::visit(FieldVisitor& v) {
           fmt::format("patch_size {} does not divide img_size {}; pick a divisor of {}", patch_size, img_size, img_size));
   v.check(num_heads <= 0 || embed_dim % num_heads == 0, "num_heads",
           fmt::format("num_heads {} does not divide embed_dim {}", num_heads, embed_dim));
+  v.field("fc_norm_alpha_init", fc_norm_alpha_init,
+          doc("global_pool avg: alpha0 of a DyT-family fc_norm alone (the norm after pooling, whose inputs are means "
+              "over tokens); 0 = model.norm.alpha_init")
+              .ge(0));
   v.section("norm", "normalization layer (LayerNorm, RMSNorm, DyT, ...) used in every block and at the end",
             [&] { norm.visit(v); });
 }
@@ -54,7 +58,11 @@ ViTImpl::ViTImpl(const ViTOptions& o) : opts(o) {
     b.drop_path = o.depth > 1 ? o.drop_path_rate * static_cast<double>(i) / (o.depth - 1) : 0.0;
     blocks->push_back(Block(b, make_norm));
   }
-  if (o.global_pool == "avg") fc_norm = register_module("fc_norm", make_norm(o.embed_dim));
+  if (o.global_pool == "avg") {
+    NormOptions fc = o.norm;
+    if (o.fc_norm_alpha_init > 0) fc.alpha_init = o.fc_norm_alpha_init;
+    fc_norm = register_module("fc_norm", make_norm_factory(fc)(o.embed_dim));
+  }
   else norm = register_module("norm", make_norm(o.embed_dim));
   if (o.num_classes > 0) head = register_module("head", Linear(o.embed_dim, o.num_classes));
 

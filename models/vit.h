@@ -15,6 +15,7 @@ struct ViTOptions : ModelOptions {
   bool qkv_bias = true;
   double drop_rate = 0.0, drop_path_rate = 0.0;
   std::string global_pool = "cls";
+  double fc_norm_alpha_init = 0.0;  // > 0: alpha0 of a DyT-family fc_norm alone (global_pool avg)
   void visit(FieldVisitor& v) override;
   std::unique_ptr<ModelOptions> clone() const override { return std::make_unique<ViTOptions>(*this); }
   std::optional<ImageInput> image_input() const override { return ImageInput{img_size, in_chans, num_classes}; }

@@ -39,6 +39,21 @@ TEST(ViT, DyTAddsOneParameterPerNormLayer) {
   EXPECT_FALSE(avg->named_parameters().contains("norm.weight"));
 }
 
+TEST(ViT, FcNormTakesItsOwnAlpha0) {
+  ViTOptions o;
+  o.img_size = 8, o.patch_size = 4, o.in_chans = 1, o.num_classes = 3, o.embed_dim = 16, o.depth = 2, o.num_heads = 2;
+  o.global_pool = "avg", o.norm.type = "dyt", o.norm.alpha_init = 0.5, o.fc_norm_alpha_init = 3.0;
+  ViTImpl m(o);
+  int n = 0;
+  for (const auto& item : m.named_parameters(true)) {
+    const std::string& k = item.key();
+    if (k.size() < 6 || k.compare(k.size() - 6, 6, ".alpha") != 0) continue;
+    EXPECT_FLOAT_EQ(item.value().item<float>(), k == "fc_norm.alpha" ? 3.0f : 0.5f) << k;
+    ++n;
+  }
+  EXPECT_EQ(n, 2 * 2 + 1);  // two per block and fc_norm (no final norm under average pooling, as timm)
+}
+
 TEST(ViT, ParameterNamesAreTimmStateDictKeys) {
   auto m = vit(192, 2, 3, "dyt");
   auto p = m->named_parameters();

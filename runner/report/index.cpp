@@ -36,8 +36,6 @@ std::string anchor(const std::string& s) {
   return out;
 }
 
-size_t s_find(const std::string& s, const std::string& what, size_t from) { return s.find(what, from); }
-
 // Relative links and images of a Markdown file become relative to the page (`prefix` is the
 // file's folder relative to the page's).
 std::string rebase_links(const std::string& html, const std::string& prefix) {
@@ -65,7 +63,7 @@ std::string demote_headings(std::string html) {
   for (int level = 5; level >= 1; --level)
     for (const char* fmtstr : {"<h{}", "</h{}>"}) {
       const std::string from = fmt::format(fmt::runtime(fmtstr), level), to = fmt::format(fmt::runtime(fmtstr), std::min(6, level + 2));
-      for (size_t p = s_find(html, from, 0); p != std::string::npos; p = s_find(html, from, p + to.size())) html.replace(p, from.size(), to);
+      for (size_t p = html.find(from); p != std::string::npos; p = html.find(from, p + to.size())) html.replace(p, from.size(), to);
     }
   return html;
 }

@@ -176,8 +176,9 @@ std::string seeds_note(const Series& series) {
   return "mean over seeds (n in the legend), band: min to max";
 }
 
+// `points`: mark each value (evaluations per epoch are discrete; one of them alone still shows).
 Figure band_figure(const std::string& name, const std::string& title, const std::string& xlabel, const std::string& ylabel,
-                   const Series& series, const std::vector<std::string>& order) {
+                   const Series& series, const std::vector<std::string>& order, bool points = false) {
   Figure f;
   f.name = name, f.xlabel = xlabel, f.ylabel = ylabel;
   f.title = title + " (" + seeds_note(series) + ")";
@@ -196,7 +197,8 @@ Figure band_figure(const std::string& name, const std::string& title, const std:
     const std::string colour = style.substr(0, style.find(" dt"));
     if (it->second.size() > 1)
       parts.push_back(fmt::format("DATA index {} using 1:3:4 with filledcurves {} fs transparent solid 0.15 noborder notitle", index, colour));
-    parts.push_back(fmt::format("DATA index {} using 1:2 with lines lw 2 {} title {}", index, style,
+    parts.push_back(fmt::format("DATA index {} using 1:2 with {} lw 2 {} title {}", index,
+                                points ? "linespoints pt 7 ps 0.6" : "lines", style,
                                 quote(counts.size() > 1 ? label + fmt::format(" (n={})", it->second.size()) : label)));
     ++index;
   }
@@ -491,7 +493,8 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
   const std::string vname = key == "val_loss" || key == "loss" ? "loss" : key;
   std::string ylabel = facts.display;
   if (ylabel.rfind("validation", 0) != 0) ylabel = "validation " + ylabel;
-  Figure vf = band_figure(prefix + "val_" + vname, e.name + stage_note + ": " + ylabel + " per epoch", "epoch", ylabel, val, order);
+  Figure vf = band_figure(prefix + "val_" + vname, e.name + stage_note + ": " + ylabel + " per epoch", "epoch", ylabel, val, order,
+                          /*points=*/true);
   vf.extra = epoch_tics(last_epoch);
   std::vector<std::string> extra_parts;
   if (!tests.empty()) {

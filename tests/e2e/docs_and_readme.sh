@@ -24,6 +24,15 @@ assert c["cff-version"] and c["title"] and c["license"] == "MIT", c
 assert c["preferred-citation"]["title"] == "Transformers without Normalization", c
 print("ok: LICENSE, CITATION.cff")
 PY
+# The committed run records re-render the committed reference tables exactly (results/reference/runs/).
+for exp in $(cd results/reference/runs && find . -name summary.json | sed 's|^\./||; s|/[^/]*/seed[0-9]*\(/[a-z]*\)\?/summary.json$||' | sort -u); do
+  flat=${exp//\//_}
+  cp -r results/reference/runs "$tmp/runs_copy_$flat"
+  "$DYT" table "$exp" --out "$tmp/runs_copy_$flat" > /dev/null
+  diff -u "results/reference/$flat/table.md" "$tmp/runs_copy_$flat/$exp/table.md" ||
+    { echo "FAIL: results/reference/$flat/table.md is not what its committed runs give"; exit 1; }
+  echo "ok: results/reference/$flat/table.md re-renders from results/reference/runs/$exp"
+done
 mkdir -p "$tmp/LibriSpeech/spk/ch"
 for i in 1 2 3; do sox -n -r 16000 -c 1 "$tmp/LibriSpeech/spk/ch/u$i.flac" synth 1.$i sine 3${i}0 2> /dev/null; done
 "$PYTHON" - README.md "$tmp" > "$tmp/commands.txt" <<'PY'
