@@ -221,10 +221,7 @@ struct MetricFacts {
 };
 MetricFacts metric_facts(const json& summary, const std::string& metric) {
   MetricFacts m;
-  std::string base = metric;
-  for (const char* p : {"best_", "test_", "ema_"})
-    if (base.rfind(p, 0) == 0) base = base.substr(std::string(p).size());
-  if (base == "val_loss") base = "loss";
+  const std::string base = base_metric(metric);
   m.base = base;
   if (summary.contains("metrics") && summary["metrics"].is_array())
     for (const auto& info : summary["metrics"]) {
@@ -463,10 +460,10 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
     }
     if (facts.display.empty() && summary.contains("metrics")) facts = metric_facts(summary, metric);
     if (summary.contains("train_loss_display")) loss_display = summary["train_loss_display"].get<std::string>();
-    std::string key = metric;
-    for (const char* p : {"best_", "test_"})
-      if (key.rfind(p, 0) == 0) key = key.substr(std::string(p).size());
-    if (key == "val_loss") key = "loss";
+    // The per-epoch value behind best_/test_: the metric, of the EMA weights for an ema_ key.
+    std::vector<std::string> prefixes;
+    std::string key = base_metric(metric, &prefixes);
+    if (std::find(prefixes.begin(), prefixes.end(), "ema_") != prefixes.end()) key = "ema_" + key;
     std::vector<std::pair<double, double>> t, v;
     for (const auto& j : read_jsonl(m)) {
       const std::string split = j.value("split", "");
@@ -487,10 +484,9 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
   Figure tf = band_figure(prefix + "train_loss", e.name + stage_note + ": training loss", "training step (optimizer updates)",
                           loss_display, train, order);
   out.push_back(write_figure(dir, tf, note));
-  std::string key = metric;
-  for (const char* p : {"best_", "test_"})
-    if (key.rfind(p, 0) == 0) key = key.substr(std::string(p).size());
-  const std::string vname = key == "val_loss" || key == "loss" ? "loss" : key;
+  std::vector<std::string> prefixes;
+  std::string vname = base_metric(metric, &prefixes);
+  if (std::find(prefixes.begin(), prefixes.end(), "ema_") != prefixes.end()) vname = "ema_" + vname;
   std::string ylabel = facts.display;
   if (ylabel.rfind("validation", 0) != 0) ylabel = "validation " + ylabel;
   Figure vf = band_figure(prefix + "val_" + vname, e.name + stage_note + ": " + ylabel + " per epoch", "epoch", ylabel, val, order,

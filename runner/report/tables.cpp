@@ -131,9 +131,7 @@ std::string format_mean_std(const std::vector<double>& v, int decimals) {
   return fmt::format("{:.{}f} ± {:.{}f}", mean(v), decimals, sample_std(v), decimals);
 }
 
-namespace {
-// The task metric a summary key names: best_<m>, test_<m>, ema_<m> (and combinations), val_loss.
-std::string base_metric(std::string m, std::vector<std::string>* prefixes = nullptr) {
+std::string base_metric(std::string m, std::vector<std::string>* prefixes) {
   for (bool again = true; again;) {
     again = false;
     for (const char* p : {"best_", "test_", "ema_"})
@@ -145,7 +143,6 @@ std::string base_metric(std::string m, std::vector<std::string>* prefixes = null
   if (m == "val_loss") m = "loss";
   return m;
 }
-}  // namespace
 
 std::optional<bool> metric_higher_is_better(const nlohmann::json& summary, const std::string& metric) {
   if (!summary.contains("metrics") || !summary["metrics"].is_array()) return std::nullopt;

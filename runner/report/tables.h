@@ -41,6 +41,10 @@ struct Table {
 // declared it in a run's summary.json; none for runs made before summaries carried it.
 std::optional<bool> metric_higher_is_better(const nlohmann::json& summary, const std::string& metric);
 
+// The task metric a summary key names: best_<m>, test_<m>, ema_<m> (and combinations) -> m,
+// val_loss -> loss; `prefixes` receives the prefixes removed.
+std::string base_metric(std::string key, std::vector<std::string>* prefixes = nullptr);
+
 // What a summary key measures, in words for captions and axes ("test top-1 accuracy (%), measured
 // once after training", "best validation loss over the evaluations").
 std::string metric_display(const nlohmann::json& summary, const std::string& metric);
