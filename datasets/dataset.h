@@ -27,11 +27,20 @@ struct ImageSample {
   int64_t label = 0;
 };
 
+// A sample still encoded (the file's bytes), for decoders that read only part of an image.
+struct EncodedSample {
+  std::vector<uint8_t> bytes;
+  int64_t label = 0;
+  std::string path;  // for messages
+};
+
 class ImageDataset {
  public:
   virtual ~ImageDataset() = default;
   virtual int64_t size() const = 0;
   virtual ImageSample get(int64_t index) const = 0;  // thread-safe
+  // The sample's encoded bytes when the data set stores files (image folders); false otherwise.
+  virtual bool encoded(int64_t /*index*/, EncodedSample& /*out*/) const { return false; }
   virtual int64_t num_classes() const = 0;
   virtual int64_t channels() const = 0;
   virtual int64_t native_size() const = 0;  // side of the stored images, 0 if they vary
@@ -76,5 +85,10 @@ struct IdxArray {
   std::vector<uint8_t> data;
 };
 IdxArray read_idx(const std::string& path);  // gz or raw; unsigned-byte IDX only
+// An image file as RGB uint8, as timm's loader sees it (PIL's Image.open(...).convert("RGB")):
+// EXIF orientation is not applied (Pillow does not apply it either). DataError when unreadable.
+cv::Mat read_rgb_image(const std::string& path);
+// The same from a file's bytes (`path` names it in the DataError).
+cv::Mat decode_rgb_image(const std::vector<uint8_t>& bytes, const std::string& path);
 
 }  // namespace dyt

@@ -39,9 +39,16 @@ Batch ImageBatches::build(const BatchSlots& s) const {
   int64_t* lab = out.labels.data_ptr<int64_t>();
   for (int64_t k = 0; k < B; ++k) {
     const int64_t idx = s.indices[k];
-    ImageSample sample = data_->get(idx);
     std::mt19937_64 rng(mix_seed(mix_seed(s.seed, static_cast<uint64_t>(s.epoch)), static_cast<uint64_t>(idx)));
-    (*tf_)(sample.image, rng, img + k * C * S * S);
+    float* dst = img + k * C * S * S;
+    EncodedSample enc;
+    if (tf_->crops_before_decoding() && data_->encoded(idx, enc)) {  // decode only the crop's region
+      if (!tf_->from_jpeg(enc.bytes, enc.path, rng, dst)) (*tf_)(decode_rgb_image(enc.bytes, enc.path), rng, dst);
+      lab[k] = enc.label;
+      continue;
+    }
+    ImageSample sample = data_->get(idx);
+    (*tf_)(sample.image, rng, dst);
     lab[k] = sample.label;
   }
   return out;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
@@ -13,6 +14,23 @@
 
 namespace dyt {
 namespace fs = std::filesystem;
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw DataError(fmt::format("{}: cannot open the image file", path));
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+cv::Mat decode_rgb_image(const std::vector<uint8_t>& bytes, const std::string& path) {
+  cv::Mat bgr = bytes.empty() ? cv::Mat() : cv::imdecode(bytes, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  if (bgr.empty())
+    throw DataError(fmt::format("{}: cannot decode the image (corrupt or truncated); remove or replace the file", path));
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+cv::Mat read_rgb_image(const std::string& path) { return decode_rgb_image(read_file_bytes(path), path); }
 
 namespace {
 
@@ -172,12 +190,12 @@ class ImageFolderDataset : public ImageDataset {
   int64_t size() const override { return static_cast<int64_t>(items_.size()); }
   ImageSample get(int64_t i) const override {
     const auto& [path, label] = items_[i];
-    cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-    if (bgr.empty())
-      throw DataError(fmt::format("{}: cannot decode the image (corrupt or truncated); remove or replace the file", path));
-    cv::Mat rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-    return {rgb, label};
+    return {read_rgb_image(path), label};
+  }
+  bool encoded(int64_t i, EncodedSample& out) const override {
+    out.path = items_[i].first, out.label = items_[i].second;
+    out.bytes = read_file_bytes(out.path);
+    return true;
   }
   int64_t num_classes() const override { return classes_; }
   int64_t channels() const override { return 3; }
@@ -232,6 +250,7 @@ class SliceDataset : public ImageDataset {
   SliceDataset(DatasetPtr base, int64_t begin, int64_t n) : base_(std::move(base)), begin_(begin), n_(n) {}
   int64_t size() const override { return n_; }
   ImageSample get(int64_t i) const override { return base_->get(begin_ + i); }
+  bool encoded(int64_t i, EncodedSample& out) const override { return base_->encoded(begin_ + i, out); }
   int64_t num_classes() const override { return base_->num_classes(); }
   int64_t channels() const override { return base_->channels(); }
   int64_t native_size() const override { return base_->native_size(); }
@@ -263,7 +282,7 @@ Registry<DatasetType> build_dataset_registry() {
   r.add("cifar100", {"CIFAR-100 binary version, 32x32 RGB, fine labels", "", {0.5071, 0.4865, 0.4409}, {0.2673, 0.2564, 0.2762},
                      [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<CifarDataset>(q.root, q.split, true); },
                      {}, "image", true});
-  r.add("image_folder", {"ImageNet-style tree: root/{train,val}/<class>/<image> (OpenCV decoding)", "",
+  r.add("image_folder", {"ImageNet-style tree: root/{train,val}/<class>/<image> (libjpeg-turbo / OpenCV decoding, EXIF orientation not applied, as in Pillow)", "",
                          {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225},
                          [](const DatasetRequest& q) -> DatasetPtr { return std::make_shared<ImageFolderDataset>(q.root, q.split); }});
   DatasetType audio;

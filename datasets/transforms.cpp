@@ -3,9 +3,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+
+#include "core/errors.h"
+#include "datasets/jpeg.h"
+#include "datasets/pil_image.h"
 
 namespace dyt {
 
@@ -64,151 +70,127 @@ RandAugmentSpec parse_randaugment(const std::string& spec) {
 
 namespace {
 
-int interp_flag(const std::string& name) {
-  if (name == "bicubic") return cv::INTER_CUBIC;
-  if (name == "nearest") return cv::INTER_NEAREST;
-  return cv::INTER_LINEAR;
-}
-
 double uniform(std::mt19937_64& rng, double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); }
 int64_t randint(std::mt19937_64& rng, int64_t a, int64_t b) {  // inclusive
   return std::uniform_int_distribution<int64_t>(a, b)(rng);
 }
-
-// torchvision RandomResizedCrop.get_params: 10 tries of (area, log-ratio), then a centre crop.
-cv::Rect rrc_box(int W, int H, const std::vector<double>& scale, const std::vector<double>& ratio, std::mt19937_64& rng) {
-  const double area = static_cast<double>(W) * H;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    double target = area * uniform(rng, scale[0], scale[1]);
-    double ar = std::exp(uniform(rng, std::log(ratio[0]), std::log(ratio[1])));
-    int w = static_cast<int>(std::lround(std::sqrt(target * ar)));
-    int h = static_cast<int>(std::lround(std::sqrt(target / ar)));
-    if (w > 0 && h > 0 && w <= W && h <= H) {
-      int top = static_cast<int>(randint(rng, 0, H - h)), left = static_cast<int>(randint(rng, 0, W - w));
-      return {left, top, w, h};
-    }
-  }
-  double in_ratio = static_cast<double>(W) / H;
-  int w = W, h = H;
-  if (in_ratio < ratio[0]) h = static_cast<int>(std::lround(w / ratio[0]));
-  else if (in_ratio > ratio[1]) w = static_cast<int>(std::lround(h * ratio[1]));
-  return {(W - w) / 2, (H - h) / 2, w, h};
-}
-
-// ---- RandAugment ops (timm auto_augment.py semantics) ------------------------------------------------
-cv::Mat affine(const cv::Mat& img, const cv::Mat& m, const cv::Scalar& fill) {
-  cv::Mat out;
-  cv::warpAffine(img, out, m, img.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, fill);
-  return out;
-}
-
-cv::Mat blend(const cv::Mat& degenerate, const cv::Mat& img, double factor) {  // PIL ImageEnhance
-  cv::Mat out;
-  cv::addWeighted(img, factor, degenerate, 1.0 - factor, 0.0, out);  // saturates to [0, 255]
-  return out;
-}
-
-cv::Mat grey_of(const cv::Mat& img) {
-  if (img.channels() == 1) return img;
-  cv::Mat g;
-  cv::cvtColor(img, g, cv::COLOR_RGB2GRAY);
-  return g;
-}
-
-cv::Mat to_channels(const cv::Mat& grey, int channels) {
-  if (channels == 1) return grey;
-  cv::Mat out;
-  cv::cvtColor(grey, out, cv::COLOR_GRAY2RGB);
-  return out;
-}
-
-cv::Mat auto_contrast(const cv::Mat& img) {
-  std::vector<cv::Mat> ch;
-  cv::split(img, ch);
-  for (auto& c : ch) {
-    double lo, hi;
-    cv::minMaxLoc(c, &lo, &hi);
-    if (hi > lo) c.convertTo(c, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
-  }
-  cv::Mat out;
-  cv::merge(ch, out);
-  return out;
-}
-
-cv::Mat equalize(const cv::Mat& img) {
-  std::vector<cv::Mat> ch;
-  cv::split(img, ch);
-  for (auto& c : ch) cv::equalizeHist(c, c);
-  cv::Mat out;
-  cv::merge(ch, out);
-  return out;
-}
-
-cv::Mat lut(const cv::Mat& img, const std::function<int(int)>& f) {
-  cv::Mat table(1, 256, CV_8U);
-  for (int i = 0; i < 256; ++i) table.at<uint8_t>(i) = cv::saturate_cast<uint8_t>(f(i));
-  cv::Mat out;
-  cv::LUT(img, table, out);
-  return out;
-}
+int round_half_even(double v) { return static_cast<int>(std::nearbyint(v)); }  // Python's round()
 
 }  // namespace
 
-cv::Mat rand_augment(const cv::Mat& img, const RandAugmentSpec& spec, std::mt19937_64& rng, const cv::Scalar& fill) {
-  static const char* kOps[] = {"AutoContrast", "Equalize", "Invert",   "Rotate",     "Posterize",
-                               "Solarize",     "SolarizeAdd", "Color", "Contrast",   "Brightness",
-                               "Sharpness",    "ShearX",   "ShearY",   "TranslateX", "TranslateY"};
-  constexpr int kNumOps = 15;
-  cv::Mat out = img.clone();
+cv::Rect random_resized_crop_box(int W, int H, const std::vector<double>& scale, const std::vector<double>& ratio,
+                                 std::mt19937_64& rng) {
+  const double area = static_cast<double>(W) * H;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * uniform(rng, scale[0], scale[1]);
+    const double ar = std::exp(uniform(rng, std::log(ratio[0]), std::log(ratio[1])));
+    const int w = round_half_even(std::sqrt(target * ar)), h = round_half_even(std::sqrt(target / ar));
+    if (w > 0 && h > 0 && w <= W && h <= H) {
+      const int top = static_cast<int>(randint(rng, 0, H - h)), left = static_cast<int>(randint(rng, 0, W - w));
+      return {left, top, w, h};
+    }
+  }
+  const double in_ratio = static_cast<double>(W) / H;
+  int w = W, h = H;
+  if (in_ratio < ratio[0]) h = round_half_even(w / ratio[0]);
+  else if (in_ratio > ratio[1]) w = round_half_even(h * ratio[1]);
+  return {(W - w) / 2, (H - h) / 2, w, h};
+}
+
+cv::Mat resized_crop(const cv::Mat& img, const cv::Rect& box, int size, const std::string& interpolation) {
+  return pil::resize(img(box), size, size, pil::filter_named(interpolation));
+}
+
+// ---- RandAugment (timm's auto_augment.py: ops, level -> argument, Pillow's pixels) ------------------
+const std::vector<std::string>& rand_augment_ops(bool increasing) {
+  static const std::vector<std::string> plain = {
+      "AutoContrast", "Equalize", "Invert",    "Rotate", "Posterize", "Solarize",      "SolarizeAdd",  "Color",
+      "Contrast",     "Brightness", "Sharpness", "ShearX", "ShearY",  "TranslateXRel", "TranslateYRel"};
+  static const std::vector<std::string> inc = {
+      "AutoContrast",         "Equalize",           "Invert",      "Rotate",  "PosterizeIncreasing",
+      "SolarizeIncreasing",   "SolarizeAdd",        "ColorIncreasing", "ContrastIncreasing",
+      "BrightnessIncreasing", "SharpnessIncreasing", "ShearX",     "ShearY",  "TranslateXRel", "TranslateYRel"};
+  return increasing ? inc : plain;
+}
+
+double rand_augment_arg(const std::string& name, double level, bool negate) {
+  const double sign = negate ? -1.0 : 1.0;
+  auto ends_with = [&](const char* suffix) {
+    const std::string x(suffix);
+    return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
+  };
+  if (name == "AutoContrast" || name == "Equalize" || name == "Invert") return 0.0;
+  if (name == "Rotate") return sign * ((level / 10.0) * 30.0);
+  if (name == "Posterize") return static_cast<int>((level / 10.0) * 4);
+  if (name == "PosterizeIncreasing") return 4 - static_cast<int>((level / 10.0) * 4);
+  if (name == "Solarize") return std::min(256, static_cast<int>((level / 10.0) * 256));
+  if (name == "SolarizeIncreasing") return 256 - std::min(256, static_cast<int>((level / 10.0) * 256));
+  if (name == "SolarizeAdd") return std::min(128, static_cast<int>((level / 10.0) * 110));
+  if (name == "ShearX" || name == "ShearY") return sign * ((level / 10.0) * 0.3);
+  if (name == "TranslateXRel" || name == "TranslateYRel") return sign * ((level / 10.0) * 0.45);
+  if (ends_with("Increasing")) return std::max(0.1, 1.0 + sign * ((level / 10.0) * 0.9));
+  if (name == "Color" || name == "Contrast" || name == "Brightness" || name == "Sharpness")
+    return (level / 10.0) * 1.8 + 0.1;
+  throw std::invalid_argument("RandAugment: unknown op '" + name + "'");
+}
+
+cv::Mat rand_augment_op(const cv::Mat& img, const std::string& name_in, double arg, const cv::Scalar& fill,
+                        const std::string& interpolation) {
+  std::string name = name_in;
+  const std::string inc = "Increasing";
+  if (name.size() > inc.size() && name.compare(name.size() - inc.size(), inc.size(), inc) == 0)
+    name.resize(name.size() - inc.size());
+  const pil::Filter f = pil::filter_named(interpolation);
+  std::array<uint8_t, 256> t{};
+  if (name == "AutoContrast") return pil::autocontrast(img);
+  if (name == "Equalize") return pil::equalize(img);
+  if (name == "Invert") {
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(255 - i);
+    return pil::point(img, t);
+  }
+  if (name == "Rotate") return pil::rotate(img, arg, f, fill);
+  if (name == "Posterize") {
+    const int bits = static_cast<int>(arg);
+    if (bits >= 8) return img.clone();
+    const int mask = ~((1 << (8 - std::max(bits, 0))) - 1) & 0xff;
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(i & mask);
+    return pil::point(img, t);
+  }
+  if (name == "Solarize") {
+    const int thresh = static_cast<int>(arg);
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(i < thresh ? i : 255 - i);
+    return pil::point(img, t);
+  }
+  if (name == "SolarizeAdd") {
+    const int add = static_cast<int>(arg);
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(i < 128 ? std::min(255, i + add) : i);
+    return pil::point(img, t);
+  }
+  if (name == "Color") return pil::enhance_color(img, arg);
+  if (name == "Contrast") return pil::enhance_contrast(img, arg);
+  if (name == "Brightness") return pil::enhance_brightness(img, arg);
+  if (name == "Sharpness") return pil::enhance_sharpness(img, arg);
+  if (name == "ShearX") return pil::affine(img, {1, arg, 0, 0, 1, 0}, f, fill);
+  if (name == "ShearY") return pil::affine(img, {1, 0, 0, arg, 1, 0}, f, fill);
+  if (name == "TranslateXRel") return pil::affine(img, {1, 0, arg * img.cols, 0, 1, 0}, f, fill);
+  if (name == "TranslateYRel") return pil::affine(img, {1, 0, 0, 0, 1, arg * img.rows}, f, fill);
+  throw std::invalid_argument("RandAugment: unknown op '" + name_in + "'");
+}
+
+cv::Mat rand_augment(const cv::Mat& img, const RandAugmentSpec& spec, std::mt19937_64& rng, const cv::Scalar& fill,
+                     const std::string& interpolation) {
+  const auto& ops = rand_augment_ops(spec.increasing);
+  cv::Mat out = img;
   for (int64_t k = 0; k < spec.num_ops; ++k) {
-    const std::string op = kOps[randint(rng, 0, kNumOps - 1)];
+    const std::string& op = ops[randint(rng, 0, static_cast<int64_t>(ops.size()) - 1)];
     if (uniform(rng, 0, 1) > 0.5) continue;  // timm applies each chosen op with probability 0.5
     double m = spec.magnitude;
     if (spec.magnitude_std > 0) m = std::normal_distribution<double>(m, spec.magnitude_std)(rng);
-    m = std::clamp(m, 0.0, 10.0) / 10.0;
-    const double sign = uniform(rng, 0, 1) < 0.5 ? -1.0 : 1.0;
-    const int W = out.cols, H = out.rows;
-    const int ch = out.channels();
-    if (op == "AutoContrast") out = auto_contrast(out);
-    else if (op == "Equalize") out = equalize(out);
-    else if (op == "Invert") out = lut(out, [](int v) { return 255 - v; });
-    else if (op == "Rotate") {
-      cv::Mat r = cv::getRotationMatrix2D(cv::Point2f(W / 2.0f, H / 2.0f), sign * m * 30.0, 1.0);
-      out = affine(out, r, fill);
-    } else if (op == "Posterize") {
-      int bits = spec.increasing ? 4 - static_cast<int>(m * 4) : static_cast<int>(m * 4) + 4;
-      bits = std::clamp(bits, 0, 8);
-      const int mask = ~((1 << (8 - bits)) - 1) & 0xff;
-      out = lut(out, [mask](int v) { return v & mask; });
-    } else if (op == "Solarize") {
-      int thresh = spec.increasing ? 256 - static_cast<int>(m * 256) : static_cast<int>(m * 256);
-      out = lut(out, [thresh](int v) { return v < thresh ? v : 255 - v; });
-    } else if (op == "SolarizeAdd") {
-      int add = static_cast<int>(m * 110);
-      out = lut(out, [add](int v) { return v < 128 ? std::min(255, v + add) : v; });
-    } else if (op == "Color" || op == "Contrast" || op == "Brightness" || op == "Sharpness") {
-      double factor = spec.increasing ? 1.0 + sign * m * 0.9 : m * 1.8 + 0.1;
-      cv::Mat degenerate;
-      if (op == "Color") degenerate = to_channels(grey_of(out), ch);
-      else if (op == "Contrast") degenerate = cv::Mat(out.size(), out.type(), cv::Scalar::all(cv::mean(grey_of(out))[0]));
-      else if (op == "Brightness") degenerate = cv::Mat::zeros(out.size(), out.type());
-      else {  // PIL's SMOOTH kernel, borders kept
-        cv::Mat k = (cv::Mat_<float>(3, 3) << 1, 1, 1, 1, 5, 1, 1, 1, 1) / 13.0f;
-        cv::filter2D(out, degenerate, -1, k, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
-      }
-      out = blend(degenerate, out, factor);
-    } else if (op == "ShearX" || op == "ShearY") {
-      double s = sign * m * 0.3;
-      cv::Mat a = op == "ShearX" ? (cv::Mat_<double>(2, 3) << 1, s, 0, 0, 1, 0) : (cv::Mat_<double>(2, 3) << 1, 0, 0, s, 1, 0);
-      out = affine(out, a, fill);
-    } else {  // TranslateX/Y, relative to the image size
-      double t = sign * m * 0.45;
-      cv::Mat a = op == "TranslateX" ? (cv::Mat_<double>(2, 3) << 1, 0, t * W, 0, 1, 0)
-                                     : (cv::Mat_<double>(2, 3) << 1, 0, 0, 0, 1, t * H);
-      out = affine(out, a, fill);
-    }
+    m = std::clamp(m, 0.0, 10.0);
+    const bool negate = uniform(rng, 0, 1) > 0.5;  // timm's _randomly_negate
+    out = rand_augment_op(out, op, rand_augment_arg(op, m, negate), fill, interpolation);
   }
-  return out;
+  return out.data == img.data ? img.clone() : out;
 }
 
 void random_erase(float* chw, int64_t channels, int64_t h, int64_t w, double probability, std::mt19937_64& rng) {
@@ -242,22 +224,24 @@ ImageTransform::ImageTransform(const AugmentOptions& opts, bool train, int64_t o
 
 cv::Mat ImageTransform::crop_and_resize(const cv::Mat& img, std::mt19937_64& rng) const {
   const int S = static_cast<int>(size_);
-  const int flag = interp_flag(o_.interpolation);
-  cv::Mat out;
-  if (train_ && o_.train_crop == "random_resized") {
-    cv::resize(img(rrc_box(img.cols, img.rows, o_.scale, o_.ratio, rng)), out, cv::Size(S, S), 0, 0, flag);
-    return out;
-  }
+  const pil::Filter filter = pil::filter_named(o_.interpolation);
+  if (train_ && o_.train_crop == "random_resized")
+    return resized_crop(img, random_resized_crop_box(img.cols, img.rows, o_.scale, o_.ratio, rng), S, o_.interpolation);
   cv::Mat base = img;
   if (img.cols != S || img.rows != S) {
-    // Resize the shorter side to S / crop_pct (S when not cropping), then centre crop.
-    const double target = train_ ? S : S / o_.crop_pct;
-    const double f = target / std::min(img.cols, img.rows);
-    cv::Mat resized;
-    cv::resize(img, resized,
-               cv::Size(std::max(S, static_cast<int>(std::lround(img.cols * f))), std::max(S, static_cast<int>(std::lround(img.rows * f)))),
-               0, 0, flag);
-    base = resized(cv::Rect((resized.cols - S) / 2, (resized.rows - S) / 2, S, S)).clone();
+    // torchvision Resize(int): the shorter side to floor(S / crop_pct) (S when not cropping), the
+    // longer to int(short * long / shorter side); then CenterCrop(S) with Python-rounded offsets.
+    const int target = train_ ? S : static_cast<int>(std::floor(S / o_.crop_pct));
+    const bool wide = img.cols >= img.rows;
+    const int shorter = wide ? img.rows : img.cols, longer = wide ? img.cols : img.rows;
+    const int new_long = static_cast<int>(static_cast<double>(target) * longer / shorter);
+    const int w = wide ? new_long : target, h = wide ? target : new_long;
+    cv::Mat resized = pil::resize(img, w, h, filter);
+    if (w < S || h < S)
+      throw std::invalid_argument(fmt::format("image transform: a {}x{} image resized to {}x{} is smaller than the crop {}",
+                                              img.cols, img.rows, w, h, S));
+    const int top = static_cast<int>(std::nearbyint((h - S) / 2.0)), left = static_cast<int>(std::nearbyint((w - S) / 2.0));
+    base = resized(cv::Rect(left, top, S, S)).clone();
   }
   if (train_ && o_.train_crop == "pad_random" && o_.pad > 0) {
     const int p = static_cast<int>(o_.pad);
@@ -269,26 +253,52 @@ cv::Mat ImageTransform::crop_and_resize(const cv::Mat& img, std::mt19937_64& rng
   return base;
 }
 
-void ImageTransform::operator()(const cv::Mat& image, std::mt19937_64& rng, float* out) const {
-  cv::Mat img = image;
-  if (img.channels() != channels_) {
-    cv::Mat conv;
-    if (channels_ == 1) cv::cvtColor(img, conv, cv::COLOR_RGB2GRAY);
-    else cv::cvtColor(img, conv, cv::COLOR_GRAY2RGB);
-    img = conv;
-  }
-  img = crop_and_resize(img, rng);
+cv::Mat ImageTransform::to_channels(const cv::Mat& img) const {
+  if (img.channels() == channels_) return img;
+  if (channels_ == 1) return pil::grey(img);
+  cv::Mat conv;
+  cv::cvtColor(img, conv, cv::COLOR_GRAY2RGB);
+  return conv;
+}
+
+cv::Mat ImageTransform::flip_and_augment(cv::Mat img, std::mt19937_64& rng) const {
   if (train_ && o_.hflip > 0 && uniform(rng, 0, 1) < o_.hflip) {
     cv::Mat f;
     cv::flip(img, f, 1);
     img = f;
   }
   if (use_ra_) {
-    cv::Scalar fill;
-    for (int64_t c = 0; c < channels_; ++c) fill[static_cast<int>(c)] = std::round(mean_[c] * 255.0);
-    img = rand_augment(img, ra_, rng, fill);
+    cv::Scalar fill;  // timm's img_mean: min(255, round(255 * mean))
+    for (int64_t c = 0; c < channels_; ++c) fill[static_cast<int>(c)] = std::min(255.0, std::nearbyint(mean_[c] * 255.0));
+    img = rand_augment(img, ra_, rng, fill, o_.interpolation);
   }
   if (!img.isContinuous()) img = img.clone();
+  return img;
+}
+
+cv::Mat ImageTransform::pixels(const cv::Mat& image, std::mt19937_64& rng) const {
+  return flip_and_augment(crop_and_resize(to_channels(image), rng), rng);
+}
+
+bool ImageTransform::from_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, std::mt19937_64& rng,
+                               float* out) const {
+  if (!crops_before_decoding()) return false;
+  const jpeg::Info info = jpeg::probe(bytes);
+  if (!info.supported) return false;
+  const cv::Rect box = random_resized_crop_box(info.width, info.height, o_.scale, o_.ratio, rng);
+  jpeg::Region region;
+  try {
+    region = jpeg::decode_region(bytes, box);
+  } catch (const std::runtime_error& e) {
+    throw DataError(fmt::format("{}: {}; remove or replace the file", path, e.what()));
+  }
+  const cv::Mat crop = to_channels(region.rgb(cv::Rect(box.x - region.origin.x, box.y - region.origin.y, box.width, box.height)));
+  const int S = static_cast<int>(size_);
+  normalise_and_erase(flip_and_augment(pil::resize(crop, S, S, pil::filter_named(o_.interpolation)), rng), rng, out);
+  return true;
+}
+
+void ImageTransform::normalise_and_erase(const cv::Mat& img, std::mt19937_64& rng, float* out) const {
   const int64_t HW = size_ * size_;
   const uint8_t* px = img.data;
   for (int64_t c = 0; c < channels_; ++c) {
@@ -298,6 +308,10 @@ void ImageTransform::operator()(const cv::Mat& image, std::mt19937_64& rng, floa
     for (int64_t i = 0; i < HW; ++i) dst[i] = px[i * channels_ + c] * scale + shift;
   }
   if (train_ && o_.random_erasing > 0) random_erase(out, channels_, size_, size_, o_.random_erasing, rng);
+}
+
+void ImageTransform::operator()(const cv::Mat& image, std::mt19937_64& rng, float* out) const {
+  normalise_and_erase(pixels(image, rng), rng, out);
 }
 
 }  // namespace dyt

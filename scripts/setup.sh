@@ -19,7 +19,7 @@ py_test_pkgs=(timm==1.0.29 transformers safetensors numpy tensorboard==2.21.0)
 apt_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  zlib1g-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
+  zlib1g-dev libjpeg62-turbo-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   gnuplot-nox libsndfile1-dev libsoxr-dev espeak-ng wamerican sox
   dataset-fashion-mnist
   clang libclang-rt-14-dev patchelf

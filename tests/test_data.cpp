@@ -1,6 +1,8 @@
 // Readers on files the test writes in the real formats, errors on truncated or corrupt files,
 // transforms, and the loader's determinism.
 #include <gtest/gtest.h>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <map>
 #include <numeric>
@@ -8,8 +10,10 @@
 #include <zlib.h>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "datasets/dataset.h"
+#include "datasets/jpeg.h"
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
 #include "test_util.h"
@@ -141,6 +145,70 @@ TEST(ImageFolder, ReadsClassFoldersAndReportsCorruptImages) {
   EXPECT_NE(msg.find("broken.jpg: cannot decode the image"), std::string::npos) << msg;
   msg = dyt::test::error_of<DataError>([&] { open("image_folder", d.path().string(), "val"); });
   EXPECT_NE(msg.find("no such folder"), std::string::npos) << msg;
+}
+
+// The training crop decodes only its region of a JPEG (datasets/jpeg.h): the region's pixels must
+// equal a full decode's (4:2:0, grey, progressive here; 4:2:2 and 4:4:4 against Pillow in
+// golden.pixels_equal_timm_and_pil, which makes them with Pillow), and the
+// transform's output must equal the whole-file path's for the same generator.
+TEST(Data, JpegRegionDecodeEqualsTheFullDecode) {
+  TempDir d;
+  cv::Mat img(157, 203, CV_8UC3);  // odd sizes: partial iMCUs on the right and bottom
+  cv::randu(img, 0, 255);
+  cv::GaussianBlur(img, img, cv::Size(7, 7), 2.0);  // photo-like: compressible, still textured
+  struct Layout {
+    const char* name;
+    std::vector<int> params;
+    bool grey;
+  };
+  const std::vector<Layout> layouts = {
+      {"420", {cv::IMWRITE_JPEG_QUALITY, 90}, false},  // OpenCV 4.6 writes 4:2:0 (4:2:2, 4:4:4: golden.pixels_*)
+      {"progressive", {cv::IMWRITE_JPEG_QUALITY, 80, cv::IMWRITE_JPEG_PROGRESSIVE, 1}, false},
+      {"grey", {cv::IMWRITE_JPEG_QUALITY, 90}, true}};
+  AugmentOptions o;
+  o.train_crop = "random_resized", o.hflip = 0.5, o.randaugment = "rand-m9-mstd0.5-inc1", o.random_erasing = 0.25;
+  o.interpolation = "bicubic";
+  ImageTransform tf(o, true, 48, 3, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  for (const auto& l : layouts) {
+    const std::string path = (d.path() / (std::string(l.name) + ".jpg")).string();
+    cv::Mat src = img;
+    if (l.grey) cv::cvtColor(img, src, cv::COLOR_BGR2GRAY);
+    ASSERT_TRUE(cv::imwrite(path, src, l.params)) << l.name;
+    std::ifstream f(path, std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const jpeg::Info info = jpeg::probe(bytes);
+    ASSERT_TRUE(info.supported) << l.name;
+    ASSERT_EQ(info.width, 203);
+    ASSERT_EQ(info.height, 157);
+    const cv::Mat full = read_rgb_image(path);
+    std::mt19937 rng(1);
+    for (int t = 0; t < 60; ++t) {
+      const int w = 1 + static_cast<int>(rng() % 203), h = 1 + static_cast<int>(rng() % 157);
+      const cv::Rect box(static_cast<int>(rng() % (203 - w + 1)), static_cast<int>(rng() % (157 - h + 1)), w, h);
+      const jpeg::Region r = jpeg::decode_region(bytes, box);
+      ASSERT_LE(r.origin.x, box.x);
+      const cv::Mat got = r.rgb(cv::Rect(box.x - r.origin.x, box.y - r.origin.y, w, h));
+      ASSERT_EQ(cv::norm(got, full(box), cv::NORM_INF), 0.0) << l.name << " box " << box;
+    }
+    for (uint64_t seed = 0; seed < 8; ++seed) {
+      std::vector<float> a(3 * 48 * 48), b(3 * 48 * 48);
+      std::mt19937_64 ra(seed), rb(seed);
+      ASSERT_TRUE(tf.from_jpeg(bytes, path, ra, a.data())) << l.name;
+      tf(full, rb, b.data());
+      ASSERT_EQ(a, b) << l.name << " seed " << seed;
+      ASSERT_EQ(ra(), rb()) << "the two paths draw the same random numbers";
+    }
+  }
+  // Not a JPEG libjpeg reads: the transform declines and leaves the generator alone; the loader
+  // then decodes the ordinary way, whose error names the file.
+  std::vector<uint8_t> junk = {0xFF, 0xD8, 0xFF, 0x00, 1, 2, 3};
+  std::mt19937_64 r1(3), r2(3);
+  std::vector<float> out(3 * 48 * 48);
+  EXPECT_FALSE(tf.from_jpeg(junk, "junk.jpg", r1, out.data()));
+  EXPECT_EQ(r1(), r2());
+  const std::string msg = dyt::test::error_of<DataError>([&] { decode_rgb_image(junk, "junk.jpg"); });
+  EXPECT_NE(msg.find("junk.jpg: cannot decode the image"), std::string::npos) << msg;
+  EXPECT_THROW(jpeg::decode_region(junk, cv::Rect(0, 0, 1, 1)), std::runtime_error);
 }
 
 TEST(Transforms, EvalResizesAndCropsTrainAugmentsDeterministically) {

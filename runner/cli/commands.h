@@ -84,6 +84,18 @@ struct BenchDdpArgs {
 // process (DDP step, compute alone, all-reduce of the gradients alone).
 int cmd_bench_ddp(const BenchDdpArgs& a);
 
+struct BenchDataArgs {
+  std::string tree;                       // root with train/ and val/ (ImageNet layout)
+  std::vector<std::string> splits{"train", "val"};
+  std::vector<int64_t> workers;           // empty: 1 and all cores
+  int64_t images = 512, batch = 32, size = 224;
+  std::string python;                     // "" = <suite>/.venv/bin/python when present; "none" = skip timm
+  std::string out_dir;
+};
+// The ImageNet input pipeline (decode + the recipe's training / evaluation transform) through the
+// suite's loader, and the same tree through timm's (scripts/bench_timm_data.py), side by side.
+int cmd_bench_data(const BenchDataArgs& a);
+
 struct SpeechArgs {
   std::string out;
   double hours = 1.0;

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   manifest->add_option("--valid-percent", ma.valid_percent, "percent of files in valid.tsv (default 1)");
   manifest->add_option("--seed", ma.seed, "seed of the split");
 
-  auto* bench = app.add_subcommand("bench", "benchmarks (norm layers, whole models)");
+  auto* bench = app.add_subcommand("bench", "benchmarks (norm layers, whole models, data pipeline)");
   bench->require_subcommand(1);
   BenchNormArgs bn;
   auto* bnorm = bench->add_subcommand("norm", "time copy, LayerNorm, RMSNorm, DyT (aten and fused), fwd and fwd+bwd");
@@ -181,6 +181,18 @@ int main(int argc, char** argv) {
   bddp->add_option("--threads", bd.threads, "CPU threads per process (default: cores / processes on the node)");
   bddp->add_option("--out-dir", bd.out_dir, "folder for the Markdown and CSV (default: results/bench)");
 
+  BenchDataArgs bdata;
+  auto* bdat = bench->add_subcommand(
+      "data", "images/s of the ImageNet input pipeline (decode + transform), the suite's loader beside timm's");
+  bdat->add_option("--tree", bdata.tree, "image tree with train/ and val/ (e.g. from scripts/imagenet_like.py)")->required();
+  bdat->add_option("--split", bdata.splits, "train and/or val (default both)");
+  bdat->add_option("--workers", bdata.workers, "loader worker counts to time (default: 1 and all cores)");
+  bdat->add_option("--images", bdata.images, "images timed per measurement, after the first batch (default 512)");
+  bdat->add_option("--batch", bdata.batch, "batch size (default 32)");
+  bdat->add_option("--size", bdata.size, "crop size (default 224)");
+  bdat->add_option("--python", bdata.python, "Python with timm for the side-by-side run (default <suite>/.venv/bin/python; 'none' skips it)");
+  bdat->add_option("--out-dir", bdata.out_dir, "folder for the Markdown and CSV (default: results/bench)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -206,6 +218,7 @@ int main(int argc, char** argv) {
     if (*bmodel) return cmd_bench_model(bm);
     if (*btrain) return cmd_bench_train(bt);
     if (*bddp) return cmd_bench_ddp(bd);
+    if (*bdat) return cmd_bench_data(bdata);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
