@@ -23,7 +23,7 @@ apt_pkgs=(
   gnuplot-nox libsndfile1-dev libsoxr-dev espeak-ng wamerican sox
   dataset-fashion-mnist
   clang libclang-rt-14-dev patchelf
-  libgloo-dev libmd4c-html0-dev
+  libgloo-dev libmd4c-dev libmd4c-html0-dev
   chromium texlive-latex-base texlive-latex-recommended
 )
 
