@@ -1,18 +1,25 @@
-# mini/w2v2_speech: training loss: render with `gnuplot train_loss.gp` in this folder (writes the .png and .svg)
-set terminal pngcairo size 960,600 noenhanced font "sans,11"
-set output "train_loss.png"
-set title "mini/w2v2_speech: training loss"
-set xlabel "step"
-set ylabel "loss (train)"
-set key top right
-set grid
-
-plot "train_loss.dat" index 0 using 1:3:4 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 0 using 1:2 with lines lw 2 lc 1 title "wav2vec 2.0 small, 1 h synthesised speech: LN (n=3)", \
-     "train_loss.dat" index 1 using 1:3:4 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 1 using 1:2 with lines lw 2 lc 2 title "wav2vec 2.0 small, 1 h synthesised speech: DyT (n=3)", \
-     "train_loss.dat" index 2 using 1:3:4 with filledcurves lc 3 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 2 using 1:2 with lines lw 2 lc 3 title "wav2vec 2.0 small, 1 h synthesised speech: DyT, LN on features (n=3)"
-set terminal svg size 960,600 noenhanced dynamic
-set output "train_loss.svg"
-replot
+# mini/w2v2_speech: training loss (mean of 3 seeds, band: min to max)
+# Render with `gnuplot train_loss.gp` in this folder: writes train_loss.png, .svg and .pdf from train_loss.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 960,600 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 960,600 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 6.00in,3.75in noenhanced font "sans,7" }
+  set output "train_loss.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  set title "mini/w2v2_speech: training loss (mean of 3 seeds, band: min to max)"
+  set xlabel "training step (optimizer updates)"
+  set ylabel "training loss (bits per masked frame)"
+  set key outside bottom center horizontal Left reverse height 1.5
+  
+  plot "train_loss.dat" index 0 using 1:3:4 with filledcurves lc rgb "#1f77b4" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 0 using 1:2 with lines lw 2 lc rgb "#1f77b4" dt 1 title "wav2vec 2.0 small, 1 h synthesised speech: LN", \
+       "train_loss.dat" index 1 using 1:3:4 with filledcurves lc rgb "#ff7f0e" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 1 using 1:2 with lines lw 2 lc rgb "#ff7f0e" dt 1 title "wav2vec 2.0 small, 1 h synthesised speech: DyT", \
+       "train_loss.dat" index 2 using 1:3:4 with filledcurves lc rgb "#2ca02c" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 2 using 1:2 with lines lw 2 lc rgb "#2ca02c" dt 1 title "wav2vec 2.0 small, 1 h synthesised speech: DyT, feature alpha0 4"
+  set output
+}
