@@ -30,14 +30,19 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   return order;
 }
 
-Batch ImageBatches::build(const BatchSlots& s) const {
+Batch ImageBatches::allocate(const BatchSlots& s) const {
   const int64_t B = s.n, C = tf_->channels(), S = tf_->out_size();
   Batch out;
-  out.images = torch::empty({B, C, S, S}, torch::kFloat);
-  out.labels = torch::empty({B}, torch::kLong);
+  out.images = torch::empty({B, C, S, S}, torch::TensorOptions(torch::kFloat).pinned_memory(pin_));
+  out.labels = torch::empty({B}, torch::TensorOptions(torch::kLong).pinned_memory(pin_));
+  return out;
+}
+
+void ImageBatches::fill(const BatchSlots& s, Batch& out, int64_t k0, int64_t k1) const {
+  const int64_t C = tf_->channels(), S = tf_->out_size();
   float* img = out.images.data_ptr<float>();
   int64_t* lab = out.labels.data_ptr<int64_t>();
-  for (int64_t k = 0; k < B; ++k) {
+  for (int64_t k = k0; k < k1; ++k) {
     const int64_t idx = s.indices[k];
     std::mt19937_64 rng(mix_seed(mix_seed(s.seed, static_cast<uint64_t>(s.epoch)), static_cast<uint64_t>(idx)));
     float* dst = img + k * C * S * S;
@@ -51,6 +56,11 @@ Batch ImageBatches::build(const BatchSlots& s) const {
     (*tf_)(sample.image, rng, dst);
     lab[k] = sample.label;
   }
+}
+
+Batch ImageBatches::build(const BatchSlots& s) const {
+  Batch out = allocate(s);
+  fill(s, out, 0, s.n);
   return out;
 }
 

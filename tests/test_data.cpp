@@ -6,6 +6,9 @@
 #include <set>
 #include <map>
 #include <numeric>
+#include <thread>
+#include <chrono>
+#include <mutex>
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -267,6 +270,81 @@ TEST(Loader, SameBatchesWhateverTheWorkersAndResumable) {
   ASSERT_EQ(c.size(), 2u);
   EXPECT_TRUE(torch::equal(c[0], a[4]));  // resuming at batch 4 yields batches 4, 5
   EXPECT_FALSE(torch::equal(other[0], a[0]));  // another epoch, another order
+}
+
+// Per-sample parallelism: a batch filled in parts is filled by several workers at once (the
+// batch the consumer waits for first), gives the items built whole, and a part's error reaches
+// the consumer. Checked to fail: with parts_ forced to 1 the "threads per item" expectation
+// fails (one worker per item); with the fill's slice bounds off by one the items differ.
+TEST(Loader, PrefetcherFillsOneBatchWithSeveralWorkers) {
+  const int64_t items = 6, size = 24, parts = 8;
+  auto whole = [&](int64_t i) {
+    std::vector<int64_t> v(size);
+    for (int64_t k = 0; k < size; ++k) v[k] = i * 1000 + k * k;
+    return v;
+  };
+  std::mutex mu;
+  std::map<int64_t, std::set<std::thread::id>> who;  // item -> the threads that filled it
+  Prefetcher<std::vector<int64_t>> q(4, 2);
+  q.start_parts(
+      0, items, [&](int64_t) { return std::vector<int64_t>(size, -1); },
+      [&](int64_t i, std::vector<int64_t>& v, int64_t p, int64_t n) {
+        for (int64_t k = size * p / n; k < size * (p + 1) / n; ++k) v[k] = i * 1000 + k * k;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::lock_guard<std::mutex> lock(mu);
+        who[i].insert(std::this_thread::get_id());
+      },
+      parts);
+  std::vector<int64_t> got;
+  for (int64_t i = 0; i < items; ++i) {
+    ASSERT_TRUE(q.next(got));
+    EXPECT_EQ(got, whole(i)) << "item " << i;
+  }
+  EXPECT_FALSE(q.next(got));
+  int64_t shared = 0;
+  for (const auto& [i, threads] : who) shared += threads.size() > 1;
+  EXPECT_GE(shared, items / 2) << "items filled by more than one worker";
+
+  // Whole items and the calling thread (workers 0) give the same items.
+  Prefetcher<std::vector<int64_t>> q0(0, 2);
+  q0.start_parts(
+      2, items, [&](int64_t) { return std::vector<int64_t>(size, -1); },
+      [&](int64_t i, std::vector<int64_t>& v, int64_t p, int64_t n) {
+        for (int64_t k = size * p / n; k < size * (p + 1) / n; ++k) v[k] = i * 1000 + k * k;
+      },
+      parts);
+  ASSERT_TRUE(q0.next(got));
+  EXPECT_EQ(got, whole(2));
+
+  // An error in one part stops the round and is rethrown to the consumer; stop() mid-round joins.
+  Prefetcher<std::vector<int64_t>> qe(3, 4);
+  qe.start_parts(
+      0, items, [&](int64_t) { return std::vector<int64_t>(size, 0); },
+      [&](int64_t i, std::vector<int64_t>&, int64_t p, int64_t) {
+        if (i == 1 && p == 5) throw DataError("part 5 of item 1 is corrupt");
+      },
+      parts);
+  EXPECT_THROW(
+      {
+        while (qe.next(got)) {
+        }
+      },
+      DataError);
+  qe.stop();
+  qe.start_parts(0, items, [&](int64_t i) { return whole(i); }, nullptr, parts);
+  ASSERT_TRUE(qe.next(got));
+  EXPECT_EQ(got, whole(0));
+  qe.stop();
+}
+
+TEST(Loader, AutoWorkersShareTheCoresAmongTheNodesProcesses) {
+  EXPECT_EQ(auto_loader_workers(false, 16, 1), 1);  // CPU training: the trainer's threads use the cores
+  EXPECT_EQ(auto_loader_workers(true, 16, 1), 15);  // one GPU: every core but the training thread's
+  EXPECT_EQ(auto_loader_workers(true, 128, 8), 15);  // 8 GPUs on a 128-core node
+  EXPECT_EQ(auto_loader_workers(true, 4, 8), 1);     // never fewer than one
+  EXPECT_EQ(parts_per_batch(256, 15), 60);
+  EXPECT_EQ(parts_per_batch(16, 8), 16);  // at least one sample per part
+  EXPECT_EQ(parts_per_batch(256, 0), 4);
 }
 
 TEST(Loader, ShardsAcrossRanksWithoutOverlap) {

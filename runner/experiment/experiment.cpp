@@ -38,7 +38,11 @@ void DataOptions::visit(FieldVisitor& v) {
                 .lt(1));
     v.check(holdout == -1 || holdout >= 0, "holdout", "give a fraction in [0, 1), or -1 for the data set's default");
   });
-  v.field("workers", workers, doc("loader threads; 0 = load on the training thread").ge(0));
+  v.field("workers", workers,
+          doc("loader threads (image batches: every thread fills samples of the next batch); 0 = load on the "
+              "training thread; -1 = auto: on CUDA the node's cores per process (LOCAL_WORLD_SIZE) less one, on "
+              "the CPU 1")
+              .ge(-1));
   v.field("prefetch", prefetch, doc("batches prepared ahead").gt(0));
   v.field("mean", mean, doc("normalisation mean per channel; empty = the data set's"));
   v.field("std", std, doc("normalisation std per channel; empty = the data set's").gt(0));

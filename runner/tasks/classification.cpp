@@ -123,7 +123,8 @@ class ClassificationTask : public Task {
   }
 
   void open_data() override {
-    data_ = open_image_data(cfg_, input_.size, input_.channels, ctx_.rank, ctx_.world, static_cast<uint64_t>(spec_.seed));
+    data_ = open_image_data(cfg_, input_.size, input_.channels, ctx_.rank, ctx_.world, static_cast<uint64_t>(spec_.seed),
+                            ctx_.device.is_cuda());
     if (input_.classes != data_.num_classes)
       throw ConfigError(Origin{}, "model.num_classes",
                         fmt::format("the data have {} classes but model.num_classes is {}; set model.num_classes: {}",

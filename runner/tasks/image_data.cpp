@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <thread>
+
+#include "core/distributed.h"
 
 namespace dyt {
 
@@ -12,8 +15,14 @@ double resolved_holdout(const ExperimentConfig& cfg) {
   return dataset_registry().get(cfg.data.dataset).val_is_test ? 0.1 : 0.0;
 }
 
+int64_t resolved_workers(const ExperimentConfig& cfg, bool cuda) {
+  if (cfg.data.workers >= 0) return cfg.data.workers;
+  return auto_loader_workers(cuda, static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency())),
+                             read_dist_env().local_world);
+}
+
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
-                          int64_t world, uint64_t seed) {
+                          int64_t world, uint64_t seed, bool cuda) {
   const DatasetType& dtype = dataset_registry().get(cfg.data.dataset);
   if (dtype.kind != "image")
     throw ConfigError(Origin{}, "data.dataset",
@@ -79,8 +88,9 @@ ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, i
   auto train_tf = std::make_shared<ImageTransform>(cfg.data.augment, true, d.image_size, d.channels, mean, stdv);
   auto eval_tf = std::make_shared<ImageTransform>(cfg.data.augment, false, d.image_size, d.channels, mean, stdv);
   LoaderOptions lo;
-  lo.batch_size = cfg.data.batch_size, lo.workers = cfg.data.workers, lo.prefetch = cfg.data.prefetch;
-  lo.seed = seed, lo.rank = rank, lo.world = world;
+  d.workers = resolved_workers(cfg, cuda);
+  lo.batch_size = cfg.data.batch_size, lo.workers = d.workers, lo.prefetch = cfg.data.prefetch;
+  lo.seed = seed, lo.rank = rank, lo.world = world, lo.pin_memory = cuda;
   d.train = std::make_unique<Loader>(train_set, train_tf, lo);
   d.train->start_epoch(0);
   lo.shuffle = false, lo.drop_last = false, lo.pad_shards = false;  // each sample evaluated once over the ranks
@@ -91,6 +101,7 @@ ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, i
   d.mean = mean.size() == 1 ? std::vector<double>(d.channels, mean[0]) : mean;
   d.std = stdv.size() == 1 ? std::vector<double>(d.channels, stdv[0]) : stdv;
   d.description = train_set->describe();
+  if (cfg.data.workers < 0) d.description += fmt::format("; loader threads: {} (auto)", d.workers);
   return d;
 }
 

@@ -21,10 +21,16 @@ struct ImageData {
   int64_t num_classes = 0, image_size = 0, channels = 0;
   std::vector<double> mean, std;  // the normalisation applied (per channel)
   std::string description;
+  int64_t workers = 0;  // loader threads used (data.workers resolved)
 };
 
+// `cuda`: batches go to a GPU (page-locked host batches; data.workers -1 resolves for a GPU).
 ImageData open_image_data(const ExperimentConfig& cfg, int64_t model_img_size, int64_t model_in_chans, int64_t rank,
-                          int64_t world, uint64_t seed);
+                          int64_t world, uint64_t seed, bool cuda = false);
+
+// data.workers with -1 (auto) resolved for this process (auto_loader_workers, LOCAL_WORLD_SIZE
+// from the launcher).
+int64_t resolved_workers(const ExperimentConfig& cfg, bool cuda);
 
 // The validation fraction data.holdout resolves to for this data set (-1 = auto).
 double resolved_holdout(const ExperimentConfig& cfg);

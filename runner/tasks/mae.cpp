@@ -106,7 +106,8 @@ class MaeTask : public Task {
     if (!mo_) throw ConfigError(Origin{}, "model.type", "task: mae needs model.type: mae");
   }
   void open_data() override {
-    data_ = open_image_data(cfg_, mo_->img_size, mo_->in_chans, ctx_.rank, ctx_.world, static_cast<uint64_t>(spec_.seed));
+    data_ = open_image_data(cfg_, mo_->img_size, mo_->in_chans, ctx_.rank, ctx_.world, static_cast<uint64_t>(spec_.seed),
+                            ctx_.device.is_cuda());
   }
   std::string data_description() const override { return data_.description; }
   int64_t steps_per_epoch() const override { return data_.train->batches_per_epoch(); }

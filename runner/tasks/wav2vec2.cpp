@@ -71,7 +71,7 @@ class Wav2Vec2Task : public Task {
     val_set_ = type.open_audio(q);
     AudioLoaderOptions lo;
     lo.batch_size = cfg_.data.batch_size, lo.max_samples = cfg_.data.max_sample_size, lo.pad = cfg_.data.pad;
-    lo.normalize = cfg_.data.normalize, lo.workers = cfg_.data.workers, lo.prefetch = cfg_.data.prefetch;
+    lo.normalize = cfg_.data.normalize, lo.workers = resolved_workers(cfg_, ctx_.device.is_cuda()), lo.prefetch = cfg_.data.prefetch;
     lo.seed = static_cast<uint64_t>(spec_.seed), lo.rank = ctx_.rank, lo.world = ctx_.world;
     lo.max_tokens = cfg_.data.max_tokens;
     train_ = std::make_unique<AudioLoader>(train_set_, lo);
