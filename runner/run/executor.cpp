@@ -123,6 +123,22 @@ void check_same_plan_on_every_rank(Distributed& dist, const std::vector<RunSpec>
                                   fmt::join(lines, "\n")));
 }
 
+// The order in which a process takes the plan: whole (variant, seed) units (their stages are
+// consecutive in the plan and stay in order), starting at unit `rotate` modulo their number.
+std::vector<size_t> plan_order(const std::vector<RunSpec>& runs, int64_t rotate) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (i == 0 || runs[i].variant != runs[i - 1].variant || runs[i].seed != runs[i - 1].seed) starts.push_back(i);
+  std::vector<size_t> order;
+  order.reserve(runs.size());
+  for (size_t k = 0; k < starts.size(); ++k) {
+    const size_t u = (k + static_cast<size_t>(std::max<int64_t>(0, rotate))) % starts.size();
+    const size_t end = u + 1 < starts.size() ? starts[u + 1] : runs.size();
+    for (size_t i = starts[u]; i < end; ++i) order.push_back(i);
+  }
+  return order;
+}
+
 }  // namespace
 
 ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs, const ExecuteOptions& a) {
@@ -163,11 +179,22 @@ ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs
                           {"launcher", dist->env().launcher},    {"local_world_size", dist->env().local_world},
                           {"restart", dist->env().restart}};
   if (a.spread_world > 1) env["spread"] = {{"process", a.rotate}, {"processes", a.spread_world}};
-  for (size_t k = 0; k < runs.size(); ++k) {
-    const size_t i = (k + static_cast<size_t>(a.rotate)) % runs.size();
+  // The stages of one (variant, seed) run in order in one process: a process that finds a stage
+  // locked by another leaves the later stages to that process too (they need its weights), and
+  // --spread rotates the plan by whole (variant, seed) units, never into the middle of one.
+  std::vector<size_t> order = plan_order(runs, a.rotate);
+  std::string skipped_unit;  // variant/seed whose earlier stage another process holds
+  for (const size_t i : order) {
     const RunSpec& r = runs[i];
     const std::string label = fmt::format("[{}/{} {} {} seed{}{}]", i + 1, runs.size(), e.name, r.variant, r.seed,
                                           r.stage.empty() ? "" : " " + r.stage);
+    const std::string unit = fmt::format("{}/seed{}", r.variant, r.seed);
+    if (!r.stage.empty() && unit == skipped_unit) {
+      if (writes && a.spread_world <= 1)
+        std::fprintf(stderr, "%s skipped: it follows a stage another dyt process is running\n", label.c_str());
+      ++rep.skipped;
+      continue;
+    }
     const RunFolder folder{r.dir};
     const fs::path summary_path = folder.summary();
     // Rank 0 takes the lock and decides: "run", "skip" (locked elsewhere) or the status of a
@@ -196,6 +223,7 @@ ExecuteReport execute_runs(const Experiment& e, const std::vector<RunSpec>& runs
       else if (writes)
         std::fprintf(stderr, "%s skipped: another dyt process is running it (lock %s)\n", label.c_str(),
                      folder.lock().c_str());
+      skipped_unit = unit;
       ++rep.skipped;
       continue;
     }

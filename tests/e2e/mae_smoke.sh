@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: the two-stage MAE experiment. Pretraining writes weights and a reconstruction
 # grid; fine-tuning starts from exactly those encoder weights; the from-scratch variants skip
-# pretraining and say so; the table shows both rows; a finished stage is reused on rerun.
+# pretraining and say so; the table shows both rows; a finished stage is reused on rerun; two
+# processes started on the same two-stage run share it (the second leaves the stage after the one
+# the first holds to the first, instead of failing for want of its weights).
 set -euo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -43,3 +45,15 @@ print("MAE stages: OK")
 PY
 "$DYT" run smoke/mae_fmnist --out "$out" > /dev/null 2> "$out/rerun.err"
 test "$(grep -c 'done already' "$out/rerun.err")" -eq 6
+
+echo "== two processes on one two-stage run"
+two=$out/two
+"$DYT" run smoke/mae_fmnist --variants ln --out "$two" > "$out/p1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1200); do [[ -e $two/smoke/mae_fmnist/ln/seed0/pretrain/config.yaml ]] && break; sleep 0.1; done
+"$DYT" run smoke/mae_fmnist --variants ln --out "$two" > "$out/p2.log" 2>&1 || { cat "$out/p2.log"; exit 1; }
+grep -q "pretrain\] skipped: another dyt process is running it" "$out/p2.log"
+grep -q "finetune\] skipped: it follows a stage another dyt process is running" "$out/p2.log"
+wait $pid || { cat "$out/p1.log"; exit 1; }
+grep -q '"status": "finished"' "$two/smoke/mae_fmnist/ln/seed0/finetune/summary.json"
+echo "two processes: OK"
