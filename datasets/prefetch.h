@@ -53,10 +53,7 @@ class Prefetcher {
   Prefetcher& operator=(const Prefetcher&) = delete;
 
   // Serves items first..end-1 from now on (stopping any previous round), each built whole.
-  void start(int64_t first, int64_t end, Build build) {
-    start_parts(
-        first, end, [build = std::move(build)](int64_t i) { return build(i); }, nullptr, 1);
-  }
+  void start(int64_t first, int64_t end, Build build) { start_parts(first, end, std::move(build), nullptr, 1); }
 
   // The same, each item filled in `parts` parts by any free worker (earliest item first).
   void start_parts(int64_t first, int64_t end, Alloc alloc, Fill fill, int64_t parts) {
