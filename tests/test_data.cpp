@@ -18,6 +18,7 @@
 #include "datasets/dataset.h"
 #include "datasets/jpeg.h"
 #include "datasets/loader.h"
+#include "datasets/pil_image.h"
 #include "datasets/transforms.h"
 #include "test_util.h"
 
@@ -245,6 +246,49 @@ TEST(Transforms, EvalResizesAndCropsTrainAugmentsDeterministically) {
   EXPECT_EQ(spec.magnitude, 9);
   EXPECT_EQ(spec.magnitude_std, 0.5);
   EXPECT_TRUE(spec.increasing);
+}
+
+// Pillow works channel by channel: a grey or RGBA image through the vectorised resampling and
+// bicubic affine paths gives, per channel, the bits of the RGB path that
+// golden.pixels_equal_timm_and_pil checks against Pillow (one template per channel count).
+TEST(Transforms, PillowOpsGiveEachChannelTheRgbPathsPixels) {
+  cv::Mat rgb(53, 71, CV_8UC3);
+  cv::randu(rgb, 0, 256);
+  cv::Mat alpha(53, 71, CV_8UC1);
+  cv::randu(alpha, 0, 256);
+  std::vector<cv::Mat> ch;
+  cv::split(rgb, ch);
+  cv::Mat rgba;
+  cv::merge(std::vector<cv::Mat>{ch[0], ch[1], ch[2], alpha}, rgba);
+  const cv::Scalar fill(9, 99, 199, 250);
+  auto ops = std::vector<std::pair<std::string, std::function<cv::Mat(const cv::Mat&)>>>{
+      {"resize down", [](const cv::Mat& m) { return pil::resize(m, 31, 22, pil::Filter::bicubic); }},
+      {"resize up and down", [](const cv::Mat& m) { return pil::resize(m, 140, 40, pil::Filter::lanczos); }},
+      {"rotate bicubic", [&](const cv::Mat& m) { return pil::rotate(m, 27.0, pil::Filter::bicubic, fill); }},
+      {"shear bicubic",
+       [&](const cv::Mat& m) { return pil::affine(m, {1, 0.3, -5, 0.1, 1, 3}, pil::Filter::bicubic, fill); }},
+  };
+  for (const auto& [name, op] : ops) {
+    const cv::Mat out3 = op(rgb), out4 = op(rgba);
+    std::vector<cv::Mat> c3, c4;
+    cv::split(out3, c3);
+    cv::split(out4, c4);
+    for (int c = 0; c < 3; ++c)
+      EXPECT_EQ(cv::norm(c3[c], c4[c], cv::NORM_INF), 0.0) << name << ", channel " << c << ": RGB vs RGBA";
+    if (name.rfind("resize", 0) == 0)
+      for (int c = 0; c < 3; ++c)
+        EXPECT_EQ(cv::norm(c3[c], op(ch[c]), cv::NORM_INF), 0.0) << name << ", channel " << c << ": RGB vs grey";
+  }
+  // Grey through the affine paths: each channel of the RGB result with that channel's fill.
+  for (int c = 0; c < 3; ++c) {
+    const cv::Scalar f(fill[c]);
+    std::vector<cv::Mat> r3;
+    cv::split(pil::rotate(rgb, 27.0, pil::Filter::bicubic, fill), r3);
+    EXPECT_EQ(cv::norm(r3[c], pil::rotate(ch[c], 27.0, pil::Filter::bicubic, f), cv::NORM_INF), 0.0) << "rotate grey " << c;
+    cv::split(pil::affine(rgb, {1, 0.3, -5, 0.1, 1, 3}, pil::Filter::bicubic, fill), r3);
+    EXPECT_EQ(cv::norm(r3[c], pil::affine(ch[c], {1, 0.3, -5, 0.1, 1, 3}, pil::Filter::bicubic, f), cv::NORM_INF), 0.0)
+        << "shear grey " << c;
+  }
 }
 
 TEST(Loader, SameBatchesWhateverTheWorkersAndResumable) {
