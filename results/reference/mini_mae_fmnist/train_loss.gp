@@ -1,20 +1,27 @@
-# mini/mae_fmnist: training loss: render with `gnuplot train_loss.gp` in this folder (writes the .png and .svg)
-set terminal pngcairo size 960,600 noenhanced font "sans,11"
-set output "train_loss.png"
-set title "mini/mae_fmnist: training loss"
-set xlabel "step"
-set ylabel "loss (train)"
-set key top right
-set grid
-
-plot "train_loss.dat" index 0 using 1:3:4 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 0 using 1:2 with lines lw 2 lc 1 title "MAE pretrain + fine-tune: LN (n=2)", \
-     "train_loss.dat" index 1 using 1:3:4 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 1 using 1:2 with lines lw 2 lc 2 title "MAE pretrain + fine-tune: DyT (n=2)", \
-     "train_loss.dat" index 2 using 1:3:4 with filledcurves lc 3 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 2 using 1:2 with lines lw 2 lc 3 title "from scratch (same fine-tuning): LN (n=2)", \
-     "train_loss.dat" index 3 using 1:3:4 with filledcurves lc 4 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 3 using 1:2 with lines lw 2 lc 4 title "from scratch (same fine-tuning): DyT (n=2)"
-set terminal svg size 960,600 noenhanced dynamic
-set output "train_loss.svg"
-replot
+# mini/mae_fmnist [finetune stage]: training loss (mean of 2 seeds, band: min to max)
+# Render with `gnuplot train_loss.gp` in this folder: writes train_loss.png, .svg and .pdf from train_loss.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 960,600 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 960,600 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 6.00in,3.75in noenhanced font "sans,7" }
+  set output "train_loss.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  set title "mini/mae_fmnist [finetune stage]: training loss (mean of 2 seeds, band: min to max)"
+  set xlabel "training step (optimizer updates)"
+  set ylabel "training loss (cross-entropy, label smoothing 0.1)"
+  set key outside bottom center horizontal Left reverse height 1.5
+  
+  plot "train_loss.dat" index 0 using 1:3:4 with filledcurves lc rgb "#1f77b4" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 0 using 1:2 with lines lw 2 lc rgb "#1f77b4" dt 1 title "MAE pretrain + fine-tune: LN", \
+       "train_loss.dat" index 1 using 1:3:4 with filledcurves lc rgb "#ff7f0e" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 1 using 1:2 with lines lw 2 lc rgb "#ff7f0e" dt 1 title "MAE pretrain + fine-tune: DyT", \
+       "train_loss.dat" index 2 using 1:3:4 with filledcurves lc rgb "#2ca02c" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 2 using 1:2 with lines lw 2 lc rgb "#2ca02c" dt 1 title "from scratch (same fine-tuning): LN", \
+       "train_loss.dat" index 3 using 1:3:4 with filledcurves lc rgb "#d62728" fs transparent solid 0.15 noborder notitle, \
+       "train_loss.dat" index 3 using 1:2 with lines lw 2 lc rgb "#d62728" dt 1 title "from scratch (same fine-tuning): DyT"
+  set output
+}
