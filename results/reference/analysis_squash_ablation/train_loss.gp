@@ -1,28 +1,27 @@
-# analysis/squash_ablation: training loss: render with `gnuplot train_loss.gp` in this folder (writes the .png and .svg)
-set terminal pngcairo size 960,600 noenhanced font "sans,11"
-set output "train_loss.png"
-set title "analysis/squash_ablation: training loss"
-set xlabel "step"
-set ylabel "loss (train)"
-set key top right
-set grid
-
-plot "train_loss.dat" index 0 using 1:3:4 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 0 using 1:2 with lines lw 2 lc 1 title "identity: learnable alpha (n=1)", \
-     "train_loss.dat" index 1 using 1:3:4 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 1 using 1:2 with lines lw 2 lc 2 title "tanh: learnable alpha (n=1)", \
-     "train_loss.dat" index 2 using 1:3:4 with filledcurves lc 3 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 2 using 1:2 with lines lw 2 lc 3 title "hardtanh: learnable alpha (n=1)", \
-     "train_loss.dat" index 3 using 1:3:4 with filledcurves lc 4 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 3 using 1:2 with lines lw 2 lc 4 title "sigmoid: learnable alpha (n=1)", \
-     "train_loss.dat" index 4 using 1:3:4 with filledcurves lc 5 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 4 using 1:2 with lines lw 2 lc 5 title "identity: alpha removed (n=1)", \
-     "train_loss.dat" index 5 using 1:3:4 with filledcurves lc 6 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 5 using 1:2 with lines lw 2 lc 6 title "tanh: alpha removed (n=1)", \
-     "train_loss.dat" index 6 using 1:3:4 with filledcurves lc 7 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 6 using 1:2 with lines lw 2 lc 7 title "hardtanh: alpha removed (n=1)", \
-     "train_loss.dat" index 7 using 1:3:4 with filledcurves lc 8 fs transparent solid 0.2 notitle, \
-     "train_loss.dat" index 7 using 1:2 with lines lw 2 lc 8 title "sigmoid: alpha removed (n=1)"
-set terminal svg size 960,600 noenhanced dynamic
-set output "train_loss.svg"
-replot
+# analysis/squash_ablation: training loss (one seed)
+# Render with `gnuplot train_loss.gp` in this folder: writes train_loss.png, .svg and .pdf from train_loss.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 960,600 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 960,600 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 6.00in,3.75in noenhanced font "sans,7" }
+  set output "train_loss.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  set title "analysis/squash_ablation: training loss (one seed)"
+  set xlabel "training step (optimizer updates)"
+  set ylabel "training loss (cross-entropy, label smoothing 0.1)"
+  set key outside bottom center horizontal Left reverse height 1.5
+  
+  plot "train_loss.dat" index 0 using 1:2 with lines lw 2 lc rgb "#1f77b4" dt 1 title "identity: learnable alpha", \
+       "train_loss.dat" index 1 using 1:2 with lines lw 2 lc rgb "#ff7f0e" dt 1 title "tanh: learnable alpha", \
+       "train_loss.dat" index 2 using 1:2 with lines lw 2 lc rgb "#2ca02c" dt 1 title "hardtanh: learnable alpha", \
+       "train_loss.dat" index 3 using 1:2 with lines lw 2 lc rgb "#d62728" dt 1 title "sigmoid: learnable alpha", \
+       "train_loss.dat" index 4 using 1:2 with lines lw 2 lc rgb "#9467bd" dt 1 title "identity: alpha removed", \
+       "train_loss.dat" index 5 using 1:2 with lines lw 2 lc rgb "#8c564b" dt 1 title "tanh: alpha removed", \
+       "train_loss.dat" index 6 using 1:2 with lines lw 2 lc rgb "#e377c2" dt 1 title "hardtanh: alpha removed", \
+       "train_loss.dat" index 7 using 1:2 with lines lw 2 lc rgb "#7f7f7f" dt 1 title "sigmoid: alpha removed"
+  set output
+}

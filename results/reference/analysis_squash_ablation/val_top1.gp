@@ -1,28 +1,38 @@
-# analysis/squash_ablation: validation top1: render with `gnuplot val_top1.gp` in this folder (writes the .png and .svg)
-set terminal pngcairo size 960,600 noenhanced font "sans,11"
-set output "val_top1.png"
-set title "analysis/squash_ablation: validation top1"
-set xlabel "epoch"
-set ylabel "top1"
-set key bottom right
-set grid
-
-plot "val_top1.dat" index 0 using 1:3:4 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 0 using 1:2 with lines lw 2 lc 1 title "identity: learnable alpha (n=1)", \
-     "val_top1.dat" index 1 using 1:3:4 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 1 using 1:2 with lines lw 2 lc 2 title "tanh: learnable alpha (n=1)", \
-     "val_top1.dat" index 2 using 1:3:4 with filledcurves lc 3 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 2 using 1:2 with lines lw 2 lc 3 title "hardtanh: learnable alpha (n=1)", \
-     "val_top1.dat" index 3 using 1:3:4 with filledcurves lc 4 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 3 using 1:2 with lines lw 2 lc 4 title "sigmoid: learnable alpha (n=1)", \
-     "val_top1.dat" index 4 using 1:3:4 with filledcurves lc 5 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 4 using 1:2 with lines lw 2 lc 5 title "identity: alpha removed (n=1)", \
-     "val_top1.dat" index 5 using 1:3:4 with filledcurves lc 6 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 5 using 1:2 with lines lw 2 lc 6 title "tanh: alpha removed (n=1)", \
-     "val_top1.dat" index 6 using 1:3:4 with filledcurves lc 7 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 6 using 1:2 with lines lw 2 lc 7 title "hardtanh: alpha removed (n=1)", \
-     "val_top1.dat" index 7 using 1:3:4 with filledcurves lc 8 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 7 using 1:2 with lines lw 2 lc 8 title "sigmoid: alpha removed (n=1)"
-set terminal svg size 960,600 noenhanced dynamic
-set output "val_top1.svg"
-replot
+# analysis/squash_ablation: validation top-1 accuracy (%) per epoch (one seed); circles: test
+# Render with `gnuplot val_top1.gp` in this folder: writes val_top1.png, .svg and .pdf from val_top1.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 960,600 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 960,600 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 6.00in,3.75in noenhanced font "sans,7" }
+  set output "val_top1.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  set title "analysis/squash_ablation: validation top-1 accuracy (%) per epoch (one seed); circles: test"
+  set xlabel "epoch"
+  set ylabel "validation top-1 accuracy (%)"
+  set key outside bottom center horizontal Left reverse height 1.5
+  set xtics 1
+  set format x "%.0f"
+  set xrange [0:3]
+  plot "val_top1.dat" index 0 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#1f77b4" dt 1 title "identity: learnable alpha", \
+       "val_top1.dat" index 1 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#ff7f0e" dt 1 title "tanh: learnable alpha", \
+       "val_top1.dat" index 2 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#2ca02c" dt 1 title "hardtanh: learnable alpha", \
+       "val_top1.dat" index 3 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#d62728" dt 1 title "sigmoid: learnable alpha", \
+       "val_top1.dat" index 4 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#9467bd" dt 1 title "identity: alpha removed", \
+       "val_top1.dat" index 5 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#8c564b" dt 1 title "tanh: alpha removed", \
+       "val_top1.dat" index 6 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#e377c2" dt 1 title "hardtanh: alpha removed", \
+       "val_top1.dat" index 7 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#7f7f7f" dt 1 title "sigmoid: alpha removed", \
+       "val_top1.dat" index 8 using 1:2 with points pt 6 ps 1.5 lc rgb "#1f77b4" title "test split, once after training (one point per seed)", \
+       "val_top1.dat" index 9 using 1:2 with points pt 6 ps 1.5 lc rgb "#ff7f0e" title "", \
+       "val_top1.dat" index 10 using 1:2 with points pt 6 ps 1.5 lc rgb "#2ca02c" title "", \
+       "val_top1.dat" index 11 using 1:2 with points pt 6 ps 1.5 lc rgb "#d62728" title "", \
+       "val_top1.dat" index 12 using 1:2 with points pt 6 ps 1.5 lc rgb "#9467bd" title "", \
+       "val_top1.dat" index 13 using 1:2 with points pt 6 ps 1.5 lc rgb "#8c564b" title "", \
+       "val_top1.dat" index 14 using 1:2 with points pt 6 ps 1.5 lc rgb "#e377c2" title "", \
+       "val_top1.dat" index 15 using 1:2 with points pt 6 ps 1.5 lc rgb "#7f7f7f" title "", \
+       10 with lines lw 1.5 lc rgb "#808080" dt 2 title "chance (10 classes)"
+  set output
+}
