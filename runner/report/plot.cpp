@@ -311,7 +311,7 @@ std::optional<Figure> alpha_tracking_figure(const Experiment& e, const RunSpec& 
   if (layer_order.empty()) return std::nullopt;
   Figure fig;
   fig.name = safe_name("alpha_tracking_" + spec.variant);
-  fig.title = fmt::format("{} ({}, seed {}): DyT's alpha follows 1/std of its input", e.name, spec.variant, spec.seed);
+  fig.title = fmt::format("{} ({}, seed {}): DyT's alpha against 1/std of its input (Fig. 8)", e.name, spec.variant, spec.seed);
   fig.panels = true;
   fig.width = 1280, fig.height = 520;
   const size_t L = layer_order.size();
