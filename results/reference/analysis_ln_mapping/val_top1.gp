@@ -1,16 +1,26 @@
-# analysis/ln_mapping: validation top1: render with `gnuplot val_top1.gp` in this folder (writes the .png and .svg)
-set terminal pngcairo size 960,600 noenhanced font "sans,11"
-set output "val_top1.png"
-set title "analysis/ln_mapping: validation top1"
-set xlabel "epoch"
-set ylabel "top1"
-set key bottom right
-set grid
-
-plot "val_top1.dat" index 0 using 1:3:4 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 0 using 1:2 with lines lw 2 lc 1 title "ViT-64x4/p4, Fashion-MNIST, 5 ep: LN (n=1)", \
-     "val_top1.dat" index 1 using 1:3:4 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-     "val_top1.dat" index 1 using 1:2 with lines lw 2 lc 2 title "ViT-64x4/p4, Fashion-MNIST, 5 ep: DyT (n=1)"
-set terminal svg size 960,600 noenhanced dynamic
-set output "val_top1.svg"
-replot
+# analysis/ln_mapping: validation top-1 accuracy (%) per epoch (one seed); circles: test
+# Render with `gnuplot val_top1.gp` in this folder: writes val_top1.png, .svg and .pdf from val_top1.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 960,600 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 960,600 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 6.00in,3.75in noenhanced font "sans,7" }
+  set output "val_top1.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  set title "analysis/ln_mapping: validation top-1 accuracy (%) per epoch (one seed); circles: test"
+  set xlabel "epoch"
+  set ylabel "validation top-1 accuracy (%)"
+  set key outside bottom center horizontal Left reverse height 1.5
+  set xtics 1
+  set format x "%.0f"
+  set xrange [0:5]
+  plot "val_top1.dat" index 0 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#1f77b4" dt 1 title "ViT-64x4/p4, Fashion-MNIST, 5 ep: LN", \
+       "val_top1.dat" index 1 using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc rgb "#ff7f0e" dt 1 title "ViT-64x4/p4, Fashion-MNIST, 5 ep: DyT", \
+       "val_top1.dat" index 2 using 1:2 with points pt 6 ps 1.5 lc rgb "#1f77b4" title "test split, once after training (one point per seed)", \
+       "val_top1.dat" index 3 using 1:2 with points pt 6 ps 1.5 lc rgb "#ff7f0e" title "", \
+       10 with lines lw 1.5 lc rgb "#808080" dt 2 title "chance (10 classes)"
+  set output
+}

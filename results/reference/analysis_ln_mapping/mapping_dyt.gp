@@ -1,0 +1,34 @@
+# analysis/ln_mapping (dyt): norm-layer input vs output before the affine part
+# Render with `gnuplot mapping_dyt.gp` in this folder: writes mapping_dyt.png, .svg and .pdf from mapping_dyt.dat.
+do for [fmt in "png svg pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size 1600,420 noenhanced font "sans,11" }
+  if (fmt eq "svg") { set terminal svg size 1600,420 noenhanced dynamic font "sans,11" }
+  if (fmt eq "pdf") { set terminal pdfcairo size 10.00in,2.62in noenhanced font "sans,7" }
+  set output "mapping_dyt.".fmt
+  reset
+  set grid lc rgb "#d8d8d8"
+  set border lc rgb "#404040"
+  set tics nomirror
+  set offsets graph 0, 0, 0.04, 0.04
+  
+  set multiplot layout 1,4 title "analysis/ln_mapping (dyt): norm-layer input vs output before the affine part"
+  set key bottom right Left reverse
+  set title "blocks.0.norm1"
+  set xlabel "input x"
+  set ylabel "output (normalised, before the affine)"
+  plot "mapping_dyt.dat" index 0 using 1:2 with dots lc rgb "#3060a0" title "channels", "mapping_dyt.dat" index 1 using 1:2 with points pt 7 ps 0.25 lc rgb "#d03020" title "2 extreme channels", "mapping_dyt.dat" index 2 using 1:2 with lines lw 2 lc rgb "#202020" title "0.99 tanh(0.71 x)"
+  set title "blocks.1.norm1"
+  set xlabel "input x"
+  set ylabel ""
+  plot "mapping_dyt.dat" index 3 using 1:2 with dots lc rgb "#3060a0" title "channels", "mapping_dyt.dat" index 4 using 1:2 with points pt 7 ps 0.25 lc rgb "#d03020" title "2 extreme channels", "mapping_dyt.dat" index 5 using 1:2 with lines lw 2 lc rgb "#202020" title "1.01 tanh(0.25 x)"
+  set title "blocks.2.norm2"
+  set xlabel "input x"
+  set ylabel ""
+  plot "mapping_dyt.dat" index 6 using 1:2 with dots lc rgb "#3060a0" title "channels", "mapping_dyt.dat" index 7 using 1:2 with points pt 7 ps 0.25 lc rgb "#d03020" title "2 extreme channels", "mapping_dyt.dat" index 8 using 1:2 with lines lw 2 lc rgb "#202020" title "1.00 tanh(0.29 x)"
+  set title "norm"
+  set xlabel "input x"
+  set ylabel ""
+  plot "mapping_dyt.dat" index 9 using 1:2 with dots lc rgb "#3060a0" title "channels", "mapping_dyt.dat" index 10 using 1:2 with points pt 7 ps 0.25 lc rgb "#d03020" title "2 extreme channels", "mapping_dyt.dat" index 11 using 1:2 with lines lw 2 lc rgb "#202020" title "1.00 tanh(0.56 x)"
+  unset multiplot
+  set output
+}
