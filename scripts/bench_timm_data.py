@@ -1,7 +1,7 @@
 """timm's ImageNet input pipeline on an image tree, for `dyt bench data` (side by side, same tree,
 same number of workers): torchvision ImageFolder + timm create_transform + torch DataLoader.
 
-    .venv/bin/python scripts/bench_timm_data.py --tree DIR --split train --workers 2 --images 512
+    .venv/bin/python scripts/bench_timm_data.py --tree DIR --split train --workers 2 --images 2048
 
 Prints one JSON line: {"split", "workers", "images", "seconds", "images_per_s"}. The training
 transform is the DyT/ConvNeXt ImageNet recipe's: RandomResizedCrop(224, bicubic), flip,
@@ -39,7 +39,7 @@ def main():
     ap.add_argument("--tree", required=True)
     ap.add_argument("--split", default="train", choices=["train", "val"])
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--images", type=int, default=512)
+    ap.add_argument("--images", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=224)
     a = ap.parse_args()

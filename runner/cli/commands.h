@@ -88,7 +88,7 @@ struct BenchDataArgs {
   std::string tree;                       // root with train/ and val/ (ImageNet layout)
   std::vector<std::string> splits{"train", "val"};
   std::vector<int64_t> workers;           // empty: 1 and all cores
-  int64_t images = 512, batch = 32, size = 224;
+  int64_t images = 2048, batch = 32, size = 224;
   std::string python;                     // "" = <suite>/.venv/bin/python when present; "none" = skip timm
   std::string out_dir;
 };

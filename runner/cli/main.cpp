@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
   bdat->add_option("--tree", bdata.tree, "image tree with train/ and val/ (e.g. from scripts/imagenet_like.py)")->required();
   bdat->add_option("--split", bdata.splits, "train and/or val (default both)");
   bdat->add_option("--workers", bdata.workers, "loader worker counts to time (default: 1 and all cores)");
-  bdat->add_option("--images", bdata.images, "images timed per measurement, after the first batch (default 512)");
+  bdat->add_option("--images", bdata.images, "images timed per measurement, after the first batch (default 2048: shorter rows vary by +-25 % on a busy machine)");
   bdat->add_option("--batch", bdata.batch, "batch size (default 32)");
   bdat->add_option("--size", bdata.size, "crop size (default 224)");
   bdat->add_option("--python", bdata.python, "Python with timm for the side-by-side run (default <suite>/.venv/bin/python; 'none' skips it)");
