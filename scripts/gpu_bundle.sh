@@ -67,7 +67,9 @@ while ((${#queue[@]})); do
     seen[$need]=1
     if stubbed "$need"; then stubs+=("$need"); continue; fi
     path=${where[$need]:-}
-    [[ -n $path ]] || path=$(ldconfig -p | awk -v n="$need" '$1 == n {print $NF; exit}')
+    # awk reads to the end (no `exit`): an early exit would kill ldconfig with SIGPIPE, which
+    # pipefail turns into a silent exit 141 of this script, depending on timing.
+    [[ -n $path ]] || path=$(ldconfig -p | awk -v n="$need" '$1 == n && !f {print $NF; f = 1}')
     [[ -n $path ]] || die "cannot resolve $need (needed by $f)"
     provided "$path" && continue
     cp -L "$path" "$out/lib/$need"
@@ -80,7 +82,7 @@ done
 imports=$(mktemp)
 for l in "$out"/lib/*; do nm -D --undefined-only "$l" | awk '{print $2}' | sed 's/@.*//'; done | sort -u > "$imports"
 for s in "${stubs[@]}"; do
-  real=$(ldconfig -p | awk -v n="$s" '$1 == n {print $NF; exit}')
+  real=$(ldconfig -p | awk -v n="$s" '$1 == n && !f {print $NF; f = 1}')
   [[ -n $real ]] || die "cannot find $s to stub"
   src=$out/stubs/${s%%.so*}.c
   {
