@@ -203,27 +203,38 @@ __attribute__((always_inline)) inline void bicubic_pixel(const uint8_t* const ro
   }
 }
 
-template <int C>
-__attribute__((always_inline)) inline void affine_bicubic_rows(const cv::Mat& in, cv::Mat& out, const std::array<double, 6>& a) {
-  const int W = in.cols, H = in.rows;
+// Pillow's generic transform loop: each output pixel centre mapped through the affine matrix;
+// pixels that land outside the input keep the fill colour; `sample(o, xin, yin)` fills the
+// others from the input position shifted to pixel-centre coordinates.
+template <class Sample>
+__attribute__((always_inline)) inline void for_each_mapped_pixel(const cv::Mat& in, cv::Mat& out,
+                                                                  const std::array<double, 6>& a, Sample sample) {
+  const int W = in.cols, H = in.rows, C = in.channels();
   for (int y = 0; y < out.rows; ++y) {
     uint8_t* o = out.ptr<uint8_t>(y);
     for (int x = 0; x < out.cols; ++x) {
       const double xo = x + 0.5, yo = y + 0.5;
-      double xin = a[0] * xo + a[1] * yo + a[2];
-      double yin = a[3] * xo + a[4] * yo + a[5];
+      const double xin = a[0] * xo + a[1] * yo + a[2];
+      const double yin = a[3] * xo + a[4] * yo + a[5];
       if (xin < 0.0 || xin >= W || yin < 0.0 || yin >= H) continue;  // fill colour stays
-      xin -= 0.5, yin -= 0.5;
-      const int xi = floor_int(xin) - 1, yi = floor_int(yin) - 1;
-      const double dx = xin - (xi + 1), dy = yin - (yi + 1);
-      const uint8_t* rows[4];
-      rows[0] = in.ptr<uint8_t>(clip_index(yi, H));
-      for (int j = 1; j < 4; ++j) rows[j] = (yi + j >= 0 && yi + j < H) ? in.ptr<uint8_t>(yi + j) : rows[j - 1];
-      int xs[4];
-      for (int j = 0; j < 4; ++j) xs[j] = clip_index(xi + j, W) * C;
-      bicubic_pixel<C>(rows, xs, dx, dy, o + x * C);
+      sample(o + x * C, xin - 0.5, yin - 0.5);
     }
   }
+}
+
+template <int C>
+__attribute__((always_inline)) inline void affine_bicubic_rows(const cv::Mat& in, cv::Mat& out, const std::array<double, 6>& a) {
+  const int W = in.cols, H = in.rows;
+  for_each_mapped_pixel(in, out, a, [&](uint8_t* o, double xin, double yin) {
+    const int xi = floor_int(xin) - 1, yi = floor_int(yin) - 1;
+    const double dx = xin - (xi + 1), dy = yin - (yi + 1);
+    const uint8_t* rows[4];
+    rows[0] = in.ptr<uint8_t>(clip_index(yi, H));
+    for (int j = 1; j < 4; ++j) rows[j] = (yi + j >= 0 && yi + j < H) ? in.ptr<uint8_t>(yi + j) : rows[j - 1];
+    int xs[4];
+    for (int j = 0; j < 4; ++j) xs[j] = clip_index(xi + j, W) * C;
+    bicubic_pixel<C>(rows, xs, dx, dy, o);
+  });
 }
 
 // Compiled twice (AVX2 and the x86-64 baseline), chosen when the program loads.
@@ -376,28 +387,20 @@ cv::Mat affine(const cv::Mat& img_in, const std::array<double, 6>& a, Filter fil
     return out;
   }
   const int C = in.channels(), W = in.cols, H = in.rows;
-  for (int y = 0; y < out.rows; ++y) {
-    uint8_t* o = out.ptr<uint8_t>(y);
-    for (int x = 0; x < out.cols; ++x) {
-      const double xo = x + 0.5, yo = y + 0.5;
-      double xin = a[0] * xo + a[1] * yo + a[2];
-      double yin = a[3] * xo + a[4] * yo + a[5];
-      if (xin < 0.0 || xin >= W || yin < 0.0 || yin >= H) continue;  // fill colour stays
-      xin -= 0.5, yin -= 0.5;
-      int xi = floor_int(xin), yi = floor_int(yin);
-      const double dx = xin - xi, dy = yin - yi;  // bilinear
-      const int x0 = clip_index(xi, W) * C, x1 = clip_index(xi + 1, W) * C;
-      const uint8_t* r0 = in.ptr<uint8_t>(clip_index(yi, H));
-      const bool has_r1 = yi + 1 >= 0 && yi + 1 < H;
-      const uint8_t* r1 = has_r1 ? in.ptr<uint8_t>(yi + 1) : nullptr;
-      for (int c = 0; c < C; ++c) {
-        double v1 = r0[x0 + c] + (r0[x1 + c] - r0[x0 + c]) * dx;
-        double v2 = has_r1 ? r1[x0 + c] + (r1[x1 + c] - r1[x0 + c]) * dx : v1;
-        v1 = v1 + (v2 - v1) * dy;
-        o[x * C + c] = static_cast<uint8_t>(v1);
-      }
+  for_each_mapped_pixel(in, out, a, [&](uint8_t* o, double xin, double yin) {  // bilinear
+    const int xi = floor_int(xin), yi = floor_int(yin);
+    const double dx = xin - xi, dy = yin - yi;
+    const int x0 = clip_index(xi, W) * C, x1 = clip_index(xi + 1, W) * C;
+    const uint8_t* r0 = in.ptr<uint8_t>(clip_index(yi, H));
+    const bool has_r1 = yi + 1 >= 0 && yi + 1 < H;
+    const uint8_t* r1 = has_r1 ? in.ptr<uint8_t>(yi + 1) : nullptr;
+    for (int c = 0; c < C; ++c) {
+      double v1 = r0[x0 + c] + (r0[x1 + c] - r0[x0 + c]) * dx;
+      double v2 = has_r1 ? r1[x0 + c] + (r1[x1 + c] - r1[x0 + c]) * dx : v1;
+      v1 = v1 + (v2 - v1) * dy;
+      o[c] = static_cast<uint8_t>(v1);
     }
-  }
+  });
   return out;
 }
 
