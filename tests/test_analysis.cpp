@@ -2,6 +2,7 @@
 // helpers (norm capture hooks, tanh fits, alpha-vs-1/std correlation).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <torch/torch.h>
 
@@ -108,6 +109,35 @@ TEST(Plot, FifteenSeriesStayDistinctAndNumbersSortByValue) {
   natural_sort(labels);
   EXPECT_EQ(labels, (std::vector<std::string>{"alpha0 = 0.25", "alpha0 = 0.5", "width 32", "width 64", "width 128"}));
   EXPECT_EQ(key_display("model.norm.alpha_init"), "alpha0 (initial alpha of DyT) [model.norm.alpha_init]");
+}
+
+TEST(Plot, LongTitlesWrapIntoEvenLinesThatFitTheFigure) {
+  // This title ran past the right edge of the 960-px PNG (mini/mae_fmnist, before wrapping).
+  const std::string t =
+      "mini/mae_fmnist [pretrain stage]: validation loss (MSE on masked patches) per epoch (mean of 2 seeds, band: min to "
+      "max)";
+  EXPECT_EQ(wrap_title("short title", 960), "short title");
+  const std::string w = wrap_title(t, 960);
+  ASSERT_EQ(std::count(w.begin(), w.end(), '\n'), 1) << w;
+  const size_t nl = w.find('\n');
+  EXPECT_LE(nl, 960 / 8.5);
+  EXPECT_LE(w.size() - nl - 1, 960 / 8.5);
+  EXPECT_LT(std::abs(static_cast<long>(nl) - static_cast<long>(w.size() - nl - 1)), 20) << w;  // even, not greedy
+  std::string rejoined = w;
+  rejoined[nl] = ' ';
+  EXPECT_EQ(rejoined, t);  // broken at a space, nothing lost
+  const std::string narrow = wrap_title(t, 400);
+  EXPECT_EQ(std::count(narrow.begin(), narrow.end(), '\n'), 2) << narrow;  // 119 characters at 47 a line
+  // The script carries gnuplot's "\n" inside the quoted title, never a raw line break.
+  TempDir d;
+  Figure f;
+  f.name = "long", f.title = t, f.xlabel = "x", f.ylabel = "y";
+  f.data = "1 1\n2 4\n";
+  f.plot = "plot DATA using 1:2 with lines notitle";
+  FigureFiles out = write_figure(d.path(), f);
+  const std::string gp = read_text(out.gp);
+  EXPECT_NE(gp.find("set title \"" + w.substr(0, nl) + "\\n" + w.substr(nl + 1) + "\""), std::string::npos) << gp;
+  EXPECT_NE(gp.find("# " + t + "\n"), std::string::npos);  // the header comment keeps the title on one line
 }
 
 TEST(Analysis, CaptureHookSeesInputAndNormalisedOutput) {

@@ -30,9 +30,13 @@ bool have_gnuplot() {
   return yes;
 }
 
+// A gnuplot double-quoted string; a newline becomes gnuplot's "\n" (a line break in titles).
 std::string quote(const std::string& s) {
   std::string out = "\"";
-  for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  for (char c : s) {
+    if (c == '\n') out += "\\n";
+    else out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  }
   return out + "\"";
 }
 
@@ -78,6 +82,30 @@ void natural_sort(std::vector<std::string>& labels) {
   });
 }
 
+std::string wrap_title(const std::string& title, int width_px) {
+  // pngcairo's "sans,11" sets about 7.7 px per character of these titles (a 119-character title
+  // spanned 910 px), and the title is centred on the plot area, not the canvas: keep 10 % spare.
+  const size_t max_chars = std::max<size_t>(20, static_cast<size_t>(width_px / 8.5));
+  if (title.size() <= max_chars) return title;
+  const size_t lines = (title.size() + max_chars - 1) / max_chars;
+  std::string out;
+  size_t start = 0;
+  for (size_t line = 1; line < lines; ++line) {
+    // Break at the space nearest this line's share of the rest, so the lines come out even.
+    const size_t target = start + (title.size() - start) / (lines - line + 1);
+    size_t best = std::string::npos;
+    for (size_t i = start + 1; i < title.size() && i <= start + max_chars; ++i) {
+      if (title[i] != ' ') continue;
+      const auto dist = [&](size_t k) { return k > target ? k - target : target - k; };
+      if (best == std::string::npos || dist(i) < dist(best)) best = i;
+    }
+    if (best == std::string::npos) break;  // one word longer than a line: leave it
+    out += title.substr(start, best - start) + "\n";
+    start = best + 1;
+  }
+  return out + title.substr(start);
+}
+
 std::string key_display(const std::string& key) {
   static const std::map<std::string, std::string> names = {
       {"model.norm.alpha_init", "alpha0 (initial alpha of DyT)"},
@@ -103,7 +131,7 @@ FigureFiles write_figure(const fs::path& dir, const Figure& f, std::string* note
   std::string body =
       "reset\nset grid lc rgb \"#d8d8d8\"\nset border lc rgb \"#404040\"\nset tics nomirror\nset offsets graph 0, 0, 0.04, 0.04\n";
   if (!f.panels) {
-    body += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\nset key {}\n", quote(f.title), quote(f.xlabel),
+    body += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\nset key {}\n", quote(wrap_title(f.title, f.width)), quote(f.xlabel),
                         quote(f.ylabel), f.key.empty() ? "outside bottom center horizontal Left reverse height 1.5" : f.key);
   }
   body += f.extra + "\n" + replace_all(f.plot, "DATA", quote(f.name + ".dat")) + "\n";
@@ -254,7 +282,7 @@ std::optional<Figure> mapping_figure(const Experiment& e, const RunSpec& spec, c
   fig.panels = true;
   fig.width = 400 * static_cast<int>(chosen.size()), fig.height = 420;
   std::string body = fmt::format("set multiplot layout 1,{} title {}\nset key bottom right Left reverse\n", chosen.size(),
-                                 quote(fig.title));
+                                 quote(wrap_title(fig.title, fig.width)));
   int block = 0;
   for (size_t li = 0; li < chosen.size(); ++li) {
     const std::string& layer = chosen[li];
@@ -335,7 +363,7 @@ std::optional<Figure> alpha_tracking_figure(const Experiment& e, const RunSpec& 
       "set palette defined (0 \"#2040c0\", 1 \"#e04020\")\nunset colorbox\n"
       "set title \"alpha (solid) and 1/std of the input (dashed) over training; blue: first layer, red: last\"\n"
       "set xlabel \"training step (optimizer updates)\"\nset ylabel \"alpha, 1/std(input)\"\nset key top right\n",
-      quote(fig.title));
+      quote(wrap_title(fig.title, fig.width)));
   std::vector<std::string> parts;
   for (size_t i = 0; i < L; ++i) {
     const double frac = L > 1 ? static_cast<double>(i) / (L - 1) : 0.0;

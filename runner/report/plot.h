@@ -37,6 +37,9 @@ std::string series_style(int i);
 void natural_sort(std::vector<std::string>& labels);
 // The axis label for a config key in a sweep (model.norm.alpha_init -> "alpha0 (initial alpha of DyT)").
 std::string key_display(const std::string& key);
+// Breaks a title at spaces into even lines (joined by "\n") that fit a figure `width_px` wide
+// in the PNG's font; a title that fits is returned as it is.
+std::string wrap_title(const std::string& title, int width_px);
 
 // Writes the figure's files into `dir` and renders it if gnuplot is found; `note` receives a
 // message when it is not (the scripts are still written).

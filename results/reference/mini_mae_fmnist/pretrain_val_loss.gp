@@ -10,7 +10,7 @@ do for [fmt in "png svg pdf"] {
   set border lc rgb "#404040"
   set tics nomirror
   set offsets graph 0, 0, 0.04, 0.04
-  set title "mini/mae_fmnist [pretrain stage]: validation loss (MSE on masked patches) per epoch (mean of 2 seeds, band: min to max)"
+  set title "mini/mae_fmnist [pretrain stage]: validation loss (MSE on\nmasked patches) per epoch (mean of 2 seeds, band: min to max)"
   set xlabel "epoch"
   set ylabel "validation loss (MSE on masked patches)"
   set key outside bottom center horizontal Left reverse height 1.5

@@ -10,7 +10,7 @@ do for [fmt in "png svg pdf"] {
   set border lc rgb "#404040"
   set tics nomirror
   set offsets graph 0, 0, 0.04, 0.04
-  set title "mini/mae_fmnist [finetune stage]: validation top-1 accuracy (%) per epoch (mean of 2 seeds, band: min to max); circles: test"
+  set title "mini/mae_fmnist [finetune stage]: validation top-1 accuracy (%)\nper epoch (mean of 2 seeds, band: min to max); circles: test"
   set xlabel "epoch"
   set ylabel "validation top-1 accuracy (%)"
   set key outside bottom center horizontal Left reverse height 1.5
