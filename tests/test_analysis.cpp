@@ -140,6 +140,25 @@ TEST(Plot, LongTitlesWrapIntoEvenLinesThatFitTheFigure) {
   EXPECT_NE(gp.find("# " + t + "\n"), std::string::npos);  // the header comment keeps the title on one line
 }
 
+TEST(Plot, TestPointsSitAtEachRunsOwnLastEpoch) {
+  // The gap study's committed records mix 8-epoch runs and a 16-epoch pair: each test point must
+  // sit at its own run's last epoch (they were all drawn at 16 before).
+  TempDir d;
+  std::filesystem::copy(std::filesystem::path(DYT_SOURCE_DIR) / "results/reference/runs", d.path(),
+                        std::filesystem::copy_options::recursive);
+  plot_experiment("analysis/small_scale_gap", d.path());
+  const std::string dat = read_text(d.path() / "analysis/small_scale_gap/plots/val_top1.dat");
+  const auto block = [&](const std::string& label) {
+    const size_t at = dat.find("# " + label + " test");
+    EXPECT_NE(at, std::string::npos) << label;
+    return at == std::string::npos ? std::string() : dat.substr(at, dat.find("\n\n", at) - at);
+  };
+  EXPECT_NE(block("avg, 16 epochs: DyT").find("\n16 77.21"), std::string::npos) << block("avg, 16 epochs: DyT");
+  const std::string eight = block("avg pool + fc_norm (the official runs): DyT");
+  EXPECT_NE(eight.find("\n8 42.92"), std::string::npos) << eight;
+  EXPECT_EQ(eight.find("\n16 "), std::string::npos) << eight;
+}
+
 TEST(Analysis, CaptureHookSeesInputAndNormalisedOutput) {
   NormOptions o;
   auto ln = make_norm_factory(o)(8);

@@ -463,7 +463,9 @@ std::vector<FigureFiles> analysis_figures(const Experiment& e, const std::vector
 std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<RunSpec>& runs, const std::string& stage,
                                        bool reported, const fs::path& dir, std::string* note) {
   Series train, val;
-  std::map<std::string, std::vector<double>> tests;  // label -> test values (measured once)
+  // label -> (the run's last validated epoch, test value), one per run: the test split is measured
+  // once, after the run's own last epoch (runs of one figure may train for different lengths).
+  std::map<std::string, std::vector<std::pair<double, double>>> tests;
   std::vector<std::string> order;
   std::string metric;
   MetricFacts facts;
@@ -493,6 +495,7 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
     std::string key = base_metric(metric, &prefixes);
     if (std::find(prefixes.begin(), prefixes.end(), "ema_") != prefixes.end()) key = "ema_" + key;
     std::vector<std::pair<double, double>> t, v;
+    std::vector<double> test_values;
     for (const auto& j : read_jsonl(m)) {
       const std::string split = j.value("split", "");
       if (split == "train" && j.contains("loss")) t.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
@@ -500,8 +503,9 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
         v.emplace_back(j["epoch"].get<double>() + 1, j[key].get<double>());
         last_epoch = std::max(last_epoch, v.back().first);
       }
-      if (split == "test" && j.contains(key)) tests[label].push_back(j[key].get<double>());
+      if (split == "test" && j.contains(key)) test_values.push_back(j[key].get<double>());
     }
+    for (double y : test_values) tests[label].emplace_back(v.empty() ? 0.0 : v.back().first, y);
     train[label].push_back(t);
     val[label].push_back(v);
   }
@@ -522,14 +526,14 @@ std::vector<FigureFiles> stage_figures(const Experiment& e, const std::vector<Ru
   vf.extra = epoch_tics(last_epoch);
   std::vector<std::string> extra_parts;
   if (!tests.empty()) {
-    // The test split, measured once after training: a point per run at the last epoch.
+    // The test split, measured once after training: a point per run at that run's last epoch.
     int index = 0;
     std::string block;
     for (const auto& label : order) {
       auto it = tests.find(label);
       if (it != tests.end()) {
         vf.data += fmt::format("# {} test (once, after training): epoch value\n", label);
-        for (double y : it->second) vf.data += fmt::format("{} {}\n", last_epoch, y);
+        for (const auto& [epoch, y] : it->second) vf.data += fmt::format("{} {}\n", epoch, y);
         vf.data += "\n\n";
         const std::string style = series_style(index);
         extra_parts.push_back(fmt::format("DATA index {} using 1:2 with points pt 6 ps 1.5 {} title {}", order.size() + extra_parts.size(),
