@@ -1,13 +1,17 @@
 // Training machinery against independent references: the schedule's formula, PyTorch's AdamW
 // update written out by hand, safetensors bytes, checkpoints and metrics files.
 #include <gtest/gtest.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
+
+#include <sys/resource.h>
 
 #include <cmath>
 #include <limits>
 #include <map>
 
 #include "models/vit.h"
+#include "core/cpu_allocator.h"
 #include "core/distributed.h"
 #include "core/errors.h"
 #include "core/io.h"
@@ -300,4 +304,71 @@ TEST(TensorBoard, Crc32cAndMaskingMatchTheirDefinitions) {
   const uint32_t c = 0xE3069283u;
   EXPECT_EQ(dyt::masked_crc32c(s.data(), s.size()), ((c >> 15) | (c << 17)) + 0xa282ead8u);
   EXPECT_EQ(dyt::crc32c("", 0), 0u);
+}
+
+// ---- the caching CPU allocator (core/cpu_allocator.h) ---------------------------------------------
+namespace {
+int64_t minor_faults_now() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+void touch(void* p, size_t n) {  // one write per 4 KiB page
+  for (size_t i = 0; i < n; i += 4096) static_cast<volatile char*>(p)[i] = 1;
+}
+}  // namespace
+
+TEST(CpuAllocator, ReusesAFreedBlockWithoutFaultingItsPagesAgain) {
+  dyt::CachingCpuAllocator a(c10::GetDefaultCPUAllocator(), size_t(1) << 30);
+  void* first = nullptr;
+  {
+    c10::DataPtr p = a.allocate(8 << 20);
+    first = p.get();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % dyt::CachingCpuAllocator::kGranule, 0u);
+    touch(first, 8 << 20);
+  }
+  EXPECT_EQ(a.stats().cached, size_t(8) << 20);
+  c10::DataPtr q = a.allocate((7 << 20) + 5);  // rounds up to the same 8 MiB block
+  EXPECT_EQ(q.get(), first);
+  const int64_t f0 = minor_faults_now();
+  touch(q.get(), 7 << 20);
+  EXPECT_EQ(minor_faults_now() - f0, 0) << "a reused block's pages must still be mapped";
+  const auto s = a.stats();
+  EXPECT_EQ(s.maps, 1);
+  EXPECT_EQ(s.reuses, 1);
+  EXPECT_EQ(s.cached, 0u);
+  EXPECT_EQ(s.mapped, size_t(8) << 20);
+}
+
+TEST(CpuAllocator, SmallRequestsGoToTheFallbackAndTheCacheStaysUnderItsLimit) {
+  dyt::CachingCpuAllocator a(c10::GetDefaultCPUAllocator(), size_t(5) << 20);
+  { c10::DataPtr small = a.allocate(4096); ASSERT_NE(small.get(), nullptr); }
+  EXPECT_EQ(a.stats().maps, 0);
+  {
+    c10::DataPtr p4 = a.allocate(4 << 20), p6 = a.allocate(6 << 20);  // 4 + 6 MiB > 5 MiB limit
+    EXPECT_EQ(a.stats().maps, 2);
+  }
+  auto s = a.stats();
+  EXPECT_LE(s.cached, size_t(5) << 20);
+  EXPECT_EQ(s.unmaps, 1);  // the largest (6 MiB) block went back to the system
+  EXPECT_EQ(s.mapped, s.cached);
+  c10::DataPtr big = a.allocate(16 << 20);  // larger than any cached block: a new mapping
+  EXPECT_EQ(a.stats().maps, 3);
+  a.empty_cache();
+  EXPECT_EQ(a.stats().cached, 0u);
+  EXPECT_EQ(a.stats().mapped, size_t(16) << 20);
+}
+
+TEST(CpuAllocator, InstalledForTorchTensorsWhichStayCorrect) {
+  auto* a = dyt::install_cpu_caching_allocator();
+  if (!a) GTEST_SKIP() << "DYT_CPU_ALLOCATOR=system";
+  EXPECT_EQ(c10::GetAllocator(c10::DeviceType::CPU), a);
+  const int64_t maps0 = a->stats().maps;
+  torch::Tensor x = torch::arange(1 << 20, torch::kFloat);  // 4 MiB: from the cache's mappings
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(x.data_ptr()) % dyt::CachingCpuAllocator::kGranule, 0u);
+  torch::Tensor y = x * 2 + 1;
+  EXPECT_EQ(y[12345].item<float>(), 24691.0f);
+  EXPECT_GE(a->stats().maps - maps0 + a->stats().reuses, 1);
+  torch::Tensor tiny = torch::ones({16});  // stays with LibTorch's allocator
+  EXPECT_EQ(tiny.sum().item<float>(), 16.0f);
 }

@@ -5,6 +5,7 @@
 // the CPU caches are flushed between repeats so small tensors do not run from cache.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef DYT_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -64,6 +65,9 @@ class CacheFlusher {
       bytes = std::clamp<int64_t>(l3 > 0 ? 2 * l3 : (64LL << 20), 32LL << 20, 1LL << 30);
     }
     buf_ = torch::empty({bytes / 4}, torch::TensorOptions().dtype(torch::kFloat).device(d));
+    // Touch every page now: on a VM the first write to fresh memory also waits for the host to back
+    // it, which would otherwise land in the first case's samples (the copy, the ratios' base).
+    flush();
   }
   void flush() {
     if (enabled_) buf_.fill_(1.0f);
@@ -76,6 +80,14 @@ class CacheFlusher {
   Tensor buf_;
 };
 
+// Minor page faults of this process so far (the kernel zeroing fresh pages: time that belongs to
+// the allocator, not to the kernel being timed).
+int64_t minor_faults() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? NAN : v[v.size() / 2];
@@ -86,8 +98,9 @@ double median(std::vector<double> v) {
 // included only where the GPU waited for the CPU). CUDA without flushing: each sample averages
 // `inner` back-to-back calls between two synchronisations. CPU: one call per sample, caches
 // flushed first.
+// faults_per_call (CPU): minor page faults inside the timed calls, per call.
 double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t warmup, int64_t repeats,
-               CacheFlusher& flusher, bool flush) {
+               CacheFlusher& flusher, bool flush, double* faults_per_call = nullptr) {
   for (int64_t i = 0; i < warmup; ++i) fn();
   sync(d);
 #ifdef DYT_WITH_CUDA
@@ -96,14 +109,18 @@ double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t 
 #endif
   const int64_t inner = d.is_cuda() ? 10 : 1;
   std::vector<double> samples;
+  int64_t faults = 0;
   for (int64_t r = 0; r < repeats; ++r) {
     if (flush && d.is_cpu()) flusher.flush();
     sync(d);
+    const int64_t f0 = minor_faults();
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t k = 0; k < inner; ++k) fn();
     sync(d);
     samples.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / inner);
+    faults += minor_faults() - f0;
   }
+  if (faults_per_call) *faults_per_call = repeats > 0 ? static_cast<double>(faults) / (repeats * inner) : 0.0;
   return median(samples);
 }
 
@@ -186,23 +203,64 @@ int cmd_bench_norm(const BenchNormArgs& a) {
                 a.dtype.c_str(), T * C * esize / 1048576.0);
     std::printf("| layer | impl | fwd ms | fwd+bwd ms | fwd GB/s | fwd+bwd GB/s | fwd / copy | fwd / LN | fwd+bwd / LN |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    // Each case's forward and forward+backward as a timed job. On the CPU the jobs take turns,
+    // one call each per round (caches flushed before every call), so that a change of the
+    // machine's speed during the run (seen on the shared VMs: 1.5x within minutes) moves every
+    // case's samples alike and the ratios stay fair. CUDA times each job's calls back to back.
+    Tensor xg = x.detach().requires_grad_(true);
+    struct Job {
+      size_t c;
+      bool fb;
+      std::function<void()> fn;
+      std::vector<double> samples;
+      double faults = 0;
+    };
+    std::vector<Job> jobs;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      NormCase& c = cases[i];
+      for (auto& p : c.params) p.requires_grad_(true);  // the forward runs under NoGradGuard
+      jobs.push_back({i, false, [&c, &x] {
+                        torch::NoGradGuard ng;
+                        c.fwd(x);
+                      }});
+      if (c.layer != "copy")
+        jobs.push_back({i, true, [&c, &xg, &dy] {
+                          xg.mutable_grad() = Tensor();
+                          for (auto& p : c.params) p.mutable_grad() = Tensor();
+                          c.fwd(xg).backward(dy);
+                        }});
+    }
+    if (dev.is_cuda()) {
+      for (auto& j : jobs) j.samples = {time_ms(j.fn, dev, warmup, repeats, flusher, true, &j.faults)};
+    } else {
+      for (auto& j : jobs)
+        for (int64_t i = 0; i < warmup; ++i) j.fn();
+      for (int64_t r = 0; r < repeats; ++r)
+        for (auto& j : jobs) {
+          flusher.flush();
+          const int64_t f0 = minor_faults();
+          auto t0 = std::chrono::steady_clock::now();
+          j.fn();
+          j.samples.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+          j.faults += static_cast<double>(minor_faults() - f0) / repeats;
+        }
+    }
+    for (auto& c : cases)
+      for (auto& p : c.params) p.requires_grad_(false), p.mutable_grad() = Tensor();
     double copy_fwd = NAN, ln_fwd = NAN, ln_fb = NAN;
-    for (auto& c : cases) {
-      double f = time_ms([&] {
-        torch::NoGradGuard ng;
-        c.fwd(x);
-      }, dev, warmup, repeats, flusher, true);
-      double fb = NAN;
-      if (c.layer != "copy") {
-        Tensor xg = x.detach().requires_grad_(true);
-        for (auto& p : c.params) p.requires_grad_(true);
-        fb = time_ms([&] {
-          xg.mutable_grad() = Tensor();
-          for (auto& p : c.params) p.mutable_grad() = Tensor();
-          c.fwd(xg).backward(dy);
-        }, dev, warmup, repeats, flusher, true);
-        for (auto& p : c.params) p.requires_grad_(false), p.mutable_grad() = Tensor();
-      }
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const NormCase& c = cases[i];
+      double f = NAN, fb = NAN, faults_f = 0, faults_fb = 0;
+      for (const auto& j : jobs)
+        if (j.c == i) (j.fb ? fb : f) = median(j.samples), (j.fb ? faults_fb : faults_f) = j.faults;
+      // Worth a note when the faults cover more than 1% of the output's pages.
+      const double pages = static_cast<double>(T * C * esize) / 4096.0;
+      if (faults_f > 0.01 * pages || faults_fb > 0.01 * pages)
+        std::fprintf(stderr,
+                     "note: %s/%s at %lldx%lld: %.0f (fwd) and %.0f (fwd+bwd) page faults per timed call: its time "
+                     "includes the kernel zeroing fresh pages for the allocator\n",
+                     c.layer.c_str(), c.impl.c_str(), static_cast<long long>(T), static_cast<long long>(C), faults_f,
+                     faults_fb);
       if (c.layer == "copy") copy_fwd = f;
       if (c.layer == "layernorm") ln_fwd = f, ln_fb = fb;
       const double bytes = static_cast<double>(T * C * esize);

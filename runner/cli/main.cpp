@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <yaml-cpp/yaml.h>
 
+#include "core/cpu_allocator.h"
 #include "core/distributed.h"
 #include "datasets/dataset.h"
 #include "runner/cli/commands.h"
@@ -36,9 +37,14 @@ int main(int argc, char** argv) {
   using namespace dyt;
   // Keep freed activation memory in the heap: by default glibc returns every block above 128 KiB
   // to the kernel, so each training step re-faults (and re-zeroes) its activations' pages, which
-  // showed up as half of all CPU time being spent in the kernel.
+  // showed up as half of all CPU time being spent in the kernel. Never trim the heap's top either
+  // (-1): with a 1 GiB threshold, freeing two 512 MiB tensors gave the memory back and the next
+  // step faulted it in again (`dyt bench norm` at 32768x4096 timed the page faults, not the copy).
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, -1);
+  // Tensors of 1 MiB and more come from a cache of 2 MiB-aligned mappings (core/cpu_allocator.h):
+  // after the first training step, no page faults at all.
+  install_cpu_caching_allocator();
   // Past a file-size limit, write() should fail with EFBIG (reported as a full disk, exit 4)
   // instead of the process being killed.
   std::signal(SIGXFSZ, SIG_IGN);
