@@ -21,6 +21,10 @@ struct Segments {
   int64_t len;         // elements per unit
   int64_t channels;    // C
   bool channels_first;
+  // Write y / dx with non-temporal (streaming) stores, past the caches, where the output and the
+  // segment length allow aligned vector stores; the caller sets it for outputs that would not
+  // stay in the last-level cache anyway. It saves the read of each output line before its write.
+  bool stream = false;
 };
 
 // Backward sums of one work chunk. dweight/dbias have C entries, zeroed by the caller.
@@ -40,8 +44,8 @@ struct Kernels {
   // dalpha += dy * w * x * (1 - t^2) into p. dx may be null (x does not need a gradient).
   void (*backward)(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
                    const float* w, Partials& p);
-  // Element-wise tanh with the kernels' approximation (for tests and benchmarks).
-  void (*tanh)(const float* x, float* y, int64_t n);
+  // Element-wise tanh with the approximation the kernels use for storage type dt (for tests).
+  void (*tanh)(const float* x, float* y, int64_t n, DType dt);
 };
 
 // The best kernels this processor runs; DYT_CPU_ISA=scalar|avx2|avx512 forces a lower one.

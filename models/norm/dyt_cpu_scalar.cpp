@@ -16,6 +16,9 @@ struct Scalar {
   static void store(float* p, reg v) { *p = v; }
   static reg load_bf16(const uint16_t* p) { return bf16_to_f32(*p); }
   static void store_bf16(uint16_t* p, reg v) { *p = f32_to_bf16(v); }
+  static void stream(float* p, reg v) { store(p, v); }  // never called: one lane is not streamable
+  static void stream_bf16(uint16_t* p, reg v) { store_bf16(p, v); }
+  static void sfence() {}
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
@@ -23,10 +26,7 @@ struct Scalar {
   static reg fnmadd(reg a, reg b, reg c) { return c - a * b; }
   static reg min(reg a, reg b) { return a < b ? a : b; }  // NaN in either -> b, as x86 minps
   static reg max(reg a, reg b) { return a > b ? a : b; }  // NaN in either -> b, as x86 maxps
-  static reg recip(reg q) { return 1.0f / q; }
-  static reg abs(reg a) { return std::fabs(a); }
-  static reg copysign(reg mag, reg sign) { return std::copysign(mag, sign); }
-  static reg lt_select(reg a, reg b, reg x, reg y) { return a < b ? x : y; }
+  static reg divide(reg p, reg q) { return p / q; }
   static float hsum(reg a) { return a; }
 };
 

@@ -3,7 +3,11 @@
 // or dyt_cuda.cu. See dyt_op.h for the math.
 #include "models/norm/dyt_op.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "models/norm/dyt_cpu.h"
@@ -53,11 +57,29 @@ cpu::Segments segments_of(const Layout& l, bool cf) {
   return s;
 }
 
+// Whether the kernels should write their output with streaming stores: when the tensors the call
+// reads and writes (`traffic` bytes) exceed the last-level cache, the output would be evicted
+// before anyone reads it, and ordinary stores would first read every output line from memory.
+// DYT_CPU_STREAM=0 or 1 forces them off or on (for benchmarks).
+bool stream_outputs(int64_t traffic) {
+  static const int mode = [] {
+    const char* e = std::getenv("DYT_CPU_STREAM");
+    return e && *e ? (std::string(e) == "0" ? 0 : 1) : -1;
+  }();
+  if (mode >= 0) return mode == 1;
+  static const int64_t llc = [] {
+    const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return l3 > 0 ? static_cast<int64_t>(l3) : (int64_t(32) << 20);
+  }();
+  return traffic > llc;
+}
+
 Tensor forward_cpu(const Tensor& x, float alpha, const Tensor& w, const Tensor& b, bool cf) {
   Tensor y = torch::empty_like(x);
   if (x.numel() == 0) return y;
   const cpu::Kernels& k = cpu::best_kernels();
-  const cpu::Segments all = segments_of(layout_of(x, cf), cf);
+  cpu::Segments all = segments_of(layout_of(x, cf), cf);
+  all.stream = stream_outputs(2 * x.nbytes());
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, all.len));
   const void* xp = x.data_ptr();
   void* yp = y.data_ptr();
@@ -78,7 +100,8 @@ std::vector<Tensor> backward_cpu(const Tensor& x, const Tensor& dy, float alpha,
   const Layout l = layout_of(x, cf);
   const int64_t C = l.channels;
   Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
-  const cpu::Segments all = segments_of(l, cf);
+  cpu::Segments all = segments_of(l, cf);
+  all.stream = stream_outputs(3 * x.nbytes());
   const int64_t units = all.end, elems = x.numel();
   // Fixed chunks (by thread count and size) so the reduction order, hence the result, is
   // reproducible run to run.
