@@ -1,5 +1,6 @@
 #include "core/cpu_allocator.h"
 
+#include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,9 +10,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 namespace dyt {
 namespace {
+
+// Blocks handed out, by address, across all instances: the deleter gets only the address.
+struct Live {
+  CachingCpuAllocator* owner;
+  size_t size;
+};
+std::mutex& live_mutex() {
+  static auto* m = new std::mutex;
+  return *m;
+}
+std::unordered_map<void*, Live>& live() {
+  static auto* m = new std::unordered_map<void*, Live>;  // never destroyed: frees may come after main
+  return *m;
+}
 
 size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
@@ -45,11 +61,14 @@ c10::DataPtr CachingCpuAllocator::allocate(size_t n) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = free_.lower_bound(size);
     if (it != free_.end() && it->first <= size + size / 4) {
-      Block* b = it->second;
+      const size_t got = it->first;
+      void* p = it->second;
       free_.erase(it);
-      stats_.cached -= b->size;
+      stats_.cached -= got;
       ++stats_.reuses;
-      return {b->ptr, b, &CachingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
+      std::lock_guard<std::mutex> l2(live_mutex());
+      live()[p] = Live{this, got};
+      return {p, p, &CachingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
     }
   }
   void* p = map_aligned(size);
@@ -59,44 +78,67 @@ c10::DataPtr CachingCpuAllocator::allocate(size_t n) {
   }
   TORCH_CHECK(p, "dyt: out of memory: could not map ", size >> 20, " MiB for a CPU tensor (", std::strerror(errno),
               "); a smaller batch size needs less");
-  auto* b = new Block{p, size, this};
-  std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.maps;
-  stats_.mapped += size;
-  return {p, b, &CachingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.maps;
+    stats_.mapped += size;
+  }
+  {
+    std::lock_guard<std::mutex> l2(live_mutex());
+    live()[p] = Live{this, size};
+  }
+  return {p, p, &CachingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
 }
 
 void CachingCpuAllocator::copy_data(void* dest, const void* src, std::size_t count) const {
   if (count) std::memcpy(dest, src, count);
 }
 
-void CachingCpuAllocator::release(void* ctx) {
-  auto* b = static_cast<Block*>(ctx);
-  b->owner->give_back(b);
+// The deleter of our DataPtrs, and raw_deleter(): also reached through raw_deallocate with a
+// pointer of the small allocator, which goes back to that allocator's own raw deleter.
+void CachingCpuAllocator::release(void* ptr) {
+  if (!ptr) return;
+  Live l{};
+  {
+    std::lock_guard<std::mutex> l2(live_mutex());
+    auto it = live().find(ptr);
+    if (it != live().end()) {
+      l = it->second;
+      live().erase(it);
+    }
+  }
+  if (l.owner) {
+    l.owner->give_back(ptr, l.size);
+    return;
+  }
+  // Not ours: a small block of the fallback (only raw_deallocate can route one here).
+  c10::DeleterFnPtr d = c10::GetDefaultCPUAllocator()->raw_deleter();
+  TORCH_CHECK(d, "dyt: cannot free ", ptr, ": not a block of the caching CPU allocator");
+  d(ptr);
 }
 
-void CachingCpuAllocator::give_back(Block* b) {
+void CachingCpuAllocator::give_back(void* ptr, size_t size) {
   std::lock_guard<std::mutex> lock(mu_);
-  free_.emplace(b->size, b);
-  stats_.cached += b->size;
+  free_.emplace(size, ptr);
+  stats_.cached += size;
   trim_locked(limit_);
 }
 
-void CachingCpuAllocator::unmap_locked(Block* b) {
-  ::munmap(b->ptr, b->size);
-  stats_.mapped -= b->size;
+void CachingCpuAllocator::unmap_locked(void* ptr, size_t size) {
+  ::munmap(ptr, size);
+  stats_.mapped -= size;
   ++stats_.unmaps;
-  delete b;
 }
 
 // Unmaps the largest cached blocks until at most `limit` bytes stay cached.
 void CachingCpuAllocator::trim_locked(size_t limit) {
   while (stats_.cached > limit && !free_.empty()) {
     auto it = std::prev(free_.end());
-    Block* b = it->second;
+    const size_t size = it->first;
+    void* p = it->second;
     free_.erase(it);
-    stats_.cached -= b->size;
-    unmap_locked(b);
+    stats_.cached -= size;
+    unmap_locked(p, size);
   }
 }
 

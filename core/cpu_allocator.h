@@ -35,6 +35,9 @@ class CachingCpuAllocator final : public c10::Allocator {
   ~CachingCpuAllocator() override;
 
   c10::DataPtr allocate(size_t n) override;
+  // Every DataPtr's context is its data pointer (LibTorch's raw_allocate / raw_deallocate need
+  // that); the deleter finds the block by its address.
+  c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::release; }
   void copy_data(void* dest, const void* src, std::size_t count) const override;
 
   struct Stats {
@@ -49,20 +52,15 @@ class CachingCpuAllocator final : public c10::Allocator {
   void empty_cache();
 
  private:
-  struct Block {
-    void* ptr;
-    size_t size;
-    CachingCpuAllocator* owner;
-  };
-  static void release(void* ctx);
-  void give_back(Block* b);
-  void unmap_locked(Block* b);
+  static void release(void* ptr);
+  void give_back(void* ptr, size_t size);
+  void unmap_locked(void* ptr, size_t size);
   void trim_locked(size_t limit);
 
   c10::Allocator* small_;
   size_t limit_;
   mutable std::mutex mu_;
-  std::multimap<size_t, Block*> free_;
+  std::multimap<size_t, void*> free_;  // cached blocks by size
   Stats stats_;
 };
 

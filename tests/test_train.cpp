@@ -359,6 +359,23 @@ TEST(CpuAllocator, SmallRequestsGoToTheFallbackAndTheCacheStaysUnderItsLimit) {
   EXPECT_EQ(a.stats().mapped, size_t(16) << 20);
 }
 
+// LibTorch's raw_allocate / raw_deallocate (used inside some ATen CPU kernels) need the data
+// pointer to be the context; `dyt bench train` crashed on the first version, which was not.
+TEST(CpuAllocator, RawAllocateAndDeallocateForLargeAndSmallBlocks) {
+  dyt::CachingCpuAllocator a(c10::GetDefaultCPUAllocator(), size_t(1) << 30);
+  for (size_t n : {size_t(3) << 20, size_t(100)}) {
+    void* p = a.raw_allocate(n);
+    ASSERT_NE(p, nullptr) << n;
+    std::memset(p, 7, n);
+    a.raw_deallocate(p);
+  }
+  EXPECT_EQ(a.stats().maps, 1);
+  EXPECT_EQ(a.stats().cached, size_t(4) << 20);  // the 3 MiB block, rounded up, back in the cache
+  c10::DataPtr d = a.allocate(3 << 20);
+  EXPECT_EQ(d.get(), d.get_context());
+  EXPECT_EQ(a.stats().reuses, 1);
+}
+
 TEST(CpuAllocator, InstalledForTorchTensorsWhichStayCorrect) {
   auto* a = dyt::install_cpu_caching_allocator();
   if (!a) GTEST_SKIP() << "DYT_CPU_ALLOCATOR=system";
