@@ -156,6 +156,13 @@ CachingCpuAllocator* install_cpu_caching_allocator() {
   static CachingCpuAllocator* installed = []() -> CachingCpuAllocator* {
     const char* mode = std::getenv("DYT_CPU_ALLOCATOR");
     if (mode && std::string(mode) == "system") return nullptr;
+#if defined(__SANITIZE_ADDRESS__)
+    return nullptr;  // AddressSanitizer checks malloc'd memory only: keep every tensor there
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return nullptr;
+#endif
+#endif
     size_t limit = static_cast<size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / 4;
     if (const char* mb = std::getenv("DYT_CPU_CACHE_MB")) limit = static_cast<size_t>(std::strtoull(mb, nullptr, 10)) << 20;
     // Never destroyed: tensors that outlive main() still hand their blocks back to it.

@@ -65,7 +65,8 @@ class CachingCpuAllocator final : public c10::Allocator {
 };
 
 // Installs one process-wide CachingCpuAllocator as LibTorch's CPU allocator (once; later calls
-// return the same). Returns nullptr, leaving LibTorch's allocator, when DYT_CPU_ALLOCATOR=system.
+// return the same). Returns nullptr, leaving LibTorch's allocator, when DYT_CPU_ALLOCATOR=system
+// and in AddressSanitizer builds (whose checks cover malloc'd memory only).
 CachingCpuAllocator* install_cpu_caching_allocator();
 
 }  // namespace dyt

@@ -378,7 +378,7 @@ TEST(CpuAllocator, RawAllocateAndDeallocateForLargeAndSmallBlocks) {
 
 TEST(CpuAllocator, InstalledForTorchTensorsWhichStayCorrect) {
   auto* a = dyt::install_cpu_caching_allocator();
-  if (!a) GTEST_SKIP() << "DYT_CPU_ALLOCATOR=system";
+  if (!a) GTEST_SKIP() << "DYT_CPU_ALLOCATOR=system, or an AddressSanitizer build";
   EXPECT_EQ(c10::GetAllocator(c10::DeviceType::CPU), a);
   const int64_t maps0 = a->stats().maps;
   torch::Tensor x = torch::arange(1 << 20, torch::kFloat);  // 4 MiB: from the cache's mappings
