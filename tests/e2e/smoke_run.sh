@@ -32,12 +32,16 @@ for variant in ["ln", "dyt"]:
     print(f"{variant}: top-1 {summary['top1']:.2f}% after {summary['steps']} steps, files complete")
     # Training losses pinned to the values the runner gave before the Task/hook redesign
     # (2026-12-01, commit 2a78bab, AVX-512 machine): the redesign changed no number (bit-identical
-    # there). Other processors round tanh and the GEMMs differently, hence the tolerance.
+    # there). Other processors round the kernels differently and training drifts: on an AMD EPYC
+    # (Zen 3, AVX2; 2026-12-02) DyT matched to 1e-6 at every step and LN at steps 20 and 60,
+    # while LN's step 120 read 1.5518, 4.5e-3 below (the same with either CPU allocator), hence
+    # a looser bound at the last step.
     pinned = {"ln": {20: 2.177362489700317, 60: 1.9755760192871095, 120: 1.5588830947875976},
               "dyt": {20: 2.300227963924408, 60: 2.0407620131969453, 120: 1.862361615896225}}[variant]
     got = {l["step"]: l["loss"] for l in lines if l["split"] == "train" and l["step"] in pinned}
     for step, want in pinned.items():
-        assert abs(got[step] - want) <= 2e-3 * abs(want), f"{variant} loss at step {step}: {got[step]} vs pinned {want}"
+        tol = 2e-3 if step <= 60 else 1e-2
+        assert abs(got[step] - want) <= tol * abs(want), f"{variant} loss at step {step}: {got[step]} vs pinned {want}"
 table = (root / "table.md").read_text()
 assert "| LN | DyT |" in table and (root / "table.csv").is_file() and (root / "table.tex").is_file(), table
 PY
