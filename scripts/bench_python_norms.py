@@ -144,7 +144,10 @@ def bench_ours(dyt, shapes, device, dtype_name, threads, repeats):
         cmd += ["--threads", str(threads)]
     for s in shapes:
         cmd += ["--shape", f"{s[0]}x{s[1]}"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    # The Python process allocates through glibc (with dyt's mallopt settings, below); so does
+    # `dyt` here, without its caching CPU allocator, so that both columns pay the same allocator.
+    env = dict(os.environ, DYT_CPU_ALLOCATOR="system")
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     out = {}
     with open(csv_path) as f:
         for r in csv.DictReader(f):
