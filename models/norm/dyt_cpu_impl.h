@@ -160,8 +160,8 @@ struct DyTImpl {
   // bf16 rows go two vectors at a time: one unpack per vector widens bf16 to fp32 (instead of a
   // zero-extension and a shift), and one pack rounds two vectors back without a cross-lane
   // permute. The unpacks take, from each group of 8 elements, the first 4 into `lo` and the last
-  // 4 into `hi`; the pack undoes it. The weights are put in that order once per call: for
-  // element e of a 2W block, pair_order gives its slot.
+  // 4 into `hi`; the pack undoes it. The weights are put in that order once per call: slot j of
+  // a block's `lo` half holds element (j / 4) * 8 + j % 4, slot j of its `hi` half that plus 4.
   static void pair_order(const float* src, float* dst, int64_t n) {
     for (int64_t blk = 0; blk + 2 * W <= n; blk += 2 * W)
       for (int j = 0; j < W; ++j) {
