@@ -173,20 +173,24 @@ struct DyTImpl {
   static void forward(const void* x, void* y, DType dt, const Segments& s, float alpha, const float* w,
                       const float* b) {
     const bool nt = streamable(y, dt, s);
-    if (dt == DType::f32) {
-      nt ? forward_impl<DType::f32, true>(x, y, s, alpha, w, b) : forward_impl<DType::f32, false>(x, y, s, alpha, w, b);
-    } else if (W >= 8 && !s.channels_first && s.len >= 2 * W &&
-               (!nt || (s.len % (2 * W) == 0 && reinterpret_cast<uintptr_t>(y) % (4 * W) == 0))) {
-      std::unique_ptr<float[]> order(new float[2 * s.len]);  // once per call and thread: the rows share it
-      float* wp = order.get();
-      float* bp = wp + s.len;
-      pair_order(w, wp, s.len), pair_order(b, bp, s.len);
-      nt ? forward_impl<DType::bf16, true>(x, y, s, alpha, w, b, wp, bp)
-         : forward_impl<DType::bf16, false>(x, y, s, alpha, w, b, wp, bp);
-    } else {
-      nt ? forward_impl<DType::bf16, true>(x, y, s, alpha, w, b) : forward_impl<DType::bf16, false>(x, y, s, alpha, w, b);
+    std::unique_ptr<float[]> order;  // once per call and thread: the rows share it
+    const float* wp = nullptr;
+    const float* bp = nullptr;
+    if (dt == DType::bf16 && W >= 8 && !s.channels_first && s.len >= 2 * W &&
+        (!nt || (s.len % (2 * W) == 0 && reinterpret_cast<uintptr_t>(y) % (4 * W) == 0))) {
+      order.reset(new float[2 * s.len]);
+      pair_order(w, order.get(), s.len), pair_order(b, order.get() + s.len, s.len);
+      wp = order.get(), bp = order.get() + s.len;
     }
+    if (nt) forward_dispatch<true>(x, y, dt, s, alpha, w, b, wp, bp);
+    else forward_dispatch<false>(x, y, dt, s, alpha, w, b, wp, bp);
     if (nt) V::sfence();  // streaming stores are weakly ordered: drain them before returning
+  }
+  template <bool nt>
+  static void forward_dispatch(const void* x, void* y, DType dt, const Segments& s, float alpha, const float* w,
+                               const float* b, const float* wp, const float* bp) {
+    if (dt == DType::f32) forward_impl<DType::f32, nt>(x, y, s, alpha, w, b);
+    else forward_impl<DType::bf16, nt>(x, y, s, alpha, w, b, wp, bp);
   }
 
   // ---- backward ---------------------------------------------------------------------------------

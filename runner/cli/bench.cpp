@@ -98,9 +98,8 @@ double median(std::vector<double> v) {
 // included only where the GPU waited for the CPU). CUDA without flushing: each sample averages
 // `inner` back-to-back calls between two synchronisations. CPU: one call per sample, caches
 // flushed first.
-// faults_per_call (CPU): minor page faults inside the timed calls, per call.
 double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t warmup, int64_t repeats,
-               CacheFlusher& flusher, bool flush, double* faults_per_call = nullptr) {
+               CacheFlusher& flusher, bool flush) {
   for (int64_t i = 0; i < warmup; ++i) fn();
   sync(d);
 #ifdef DYT_WITH_CUDA
@@ -109,18 +108,14 @@ double time_ms(const std::function<void()>& fn, const torch::Device& d, int64_t 
 #endif
   const int64_t inner = d.is_cuda() ? 10 : 1;
   std::vector<double> samples;
-  int64_t faults = 0;
   for (int64_t r = 0; r < repeats; ++r) {
     if (flush && d.is_cpu()) flusher.flush();
     sync(d);
-    const int64_t f0 = minor_faults();
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t k = 0; k < inner; ++k) fn();
     sync(d);
     samples.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / inner);
-    faults += minor_faults() - f0;
   }
-  if (faults_per_call) *faults_per_call = repeats > 0 ? static_cast<double>(faults) / (repeats * inner) : 0.0;
   return median(samples);
 }
 
@@ -231,7 +226,7 @@ int cmd_bench_norm(const BenchNormArgs& a) {
                         }});
     }
     if (dev.is_cuda()) {
-      for (auto& j : jobs) j.samples = {time_ms(j.fn, dev, warmup, repeats, flusher, true, &j.faults)};
+      for (auto& j : jobs) j.samples = {time_ms(j.fn, dev, warmup, repeats, flusher, true)};
     } else {
       for (auto& j : jobs)
         for (int64_t i = 0; i < warmup; ++i) j.fn();

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, -1);
   // Tensors of 1 MiB and more come from a cache of 2 MiB-aligned mappings (core/cpu_allocator.h):
-  // after the first training step, no page faults at all.
+  // once a size has been allocated and freed, the next tensor of that size faults no pages.
   install_cpu_caching_allocator();
   // Past a file-size limit, write() should fail with EFBIG (reported as a full disk, exit 4)
   // instead of the process being killed.
