@@ -180,6 +180,10 @@ void correctness(const Options& o) {
     rows("rows 129x1001 (scalar path)", 129, 1001, 0.8);
     rows("rows 5x1 (one channel)", 5, 1);
     rows("rows 3x8 (fewer rows than a warp row)", 3, 8);
+    // alpha: negative, and outside [2^-8, 2^8], where the CPU kernels do not fold it into the fit.
+    rows("rows 65x96 alpha -0.6", 65, 96, -0.6);
+    rows("rows 65x96 alpha 1e-3 (CPU: not folded)", 65, 96, 1e-3);
+    rows("rows 65x96 alpha 300 (CPU: not folded)", 65, 96, 300.0);
     // More than one grid-stride pass of the one-element forward (grid <= 32 blocks per SM).
     if (!o.quick) rows("rows 4096x1001 (grid-stride passes)", 4096, 1001);
     // Channels-first planes: vectorised (plane % 8 == 0), one-element (odd plane), and plane of 1.

@@ -264,9 +264,8 @@ TEST(FusedDyT, EveryCpuIsaMatchesTheReference) {
   Tensor x = 3 * torch::randn({R, C}), dy = torch::randn({R, C}), w = torch::randn({C}), b = torch::randn({C});
   Grads ref = run_dyt(false, x.to(torch::kDouble), dy.to(torch::kDouble), 0.7, w.to(torch::kDouble), b.to(torch::kDouble), false);
   int tested = 0;
-  for (const std::string isa : {"scalar", "avx2", "avx512"}) {
-    const cpu::Kernels* k = cpu::kernels_for(isa);
-    if (!k) continue;
+  for (const cpu::Kernels* k : cpu::runnable_kernels()) {
+    const std::string isa = k->isa;
     ++tested;
     Tensor y = torch::empty_like(x), dx = torch::empty_like(x);
     cpu::Segments s{0, R, C, C, false};
@@ -280,15 +279,87 @@ TEST(FusedDyT, EveryCpuIsaMatchesTheReference) {
   EXPECT_GE(tested, 1);
 }
 
+// Each ISA's rounding to bf16 (the stores the kernels write with: pairs, single vectors, tails)
+// against ATen's fp32 -> bf16 conversion, bit for bit, on every 257th float: round to nearest
+// even, infinities, NaN stays NaN. The one allowed difference: AVX512-BF16's instruction flushes
+// fp32 subnormals to a signed zero, where ATen rounds them. NaNs are quiet ones, as the kernels
+// only store arithmetic results (see Kernels::round_bf16).
+TEST(FusedDyT, EveryCpuIsaRoundsToBf16AsAten) {
+  const int64_t N = (int64_t(1) << 32) / 257 + 1;
+  std::vector<float> x(N);
+  for (int64_t i = 0; i < N; ++i) {
+    uint32_t u = static_cast<uint32_t>(i * 257);
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;  // quiet
+    std::memcpy(&x[i], &u, 4);
+  }
+  const Tensor ref = torch::from_blob(x.data(), {N}, torch::kFloat).to(torch::kBFloat16);
+  const auto* r = reinterpret_cast<const uint16_t*>(ref.data_ptr());
+  int tested = 0;
+  for (const cpu::Kernels* k : cpu::runnable_kernels()) {
+    const std::string isa = k->isa;
+    ++tested;
+    std::vector<uint16_t> y(N);
+    k->round_bf16(x.data(), y.data(), N - 5);  // an odd length: pairs, single vectors and a tail
+    k->round_bf16(x.data() + N - 5, y.data() + N - 5, 5);
+    int64_t bad = 0, flushed = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const bool nan = std::isnan(x[i]);
+      if (nan ? ((y[i] & 0x7fff) > 0x7f80) : y[i] == r[i]) continue;
+      const bool subnormal = std::fpclassify(x[i]) == FP_SUBNORMAL;
+      if (isa.rfind("avx512bf16", 0) == 0 && subnormal && y[i] == (r[i] & 0x8000)) {
+        ++flushed;
+        continue;
+      }
+      if (++bad <= 5)
+        ADD_FAILURE() << isa << ": " << x[i] << std::hex << " (0x" << static_cast<uint32_t>(i * 257) << ") -> 0x"
+                      << y[i] << ", ATen 0x" << r[i];
+    }
+    EXPECT_EQ(bad, 0) << isa;
+    std::printf("%s: %lld floats rounded as ATen, %lld subnormals flushed\n", isa.c_str(),
+                static_cast<long long>(N - flushed), static_cast<long long>(flushed));
+  }
+  EXPECT_GE(tested, 1);
+}
+
+// bf16 tensors through each ISA's kernels agree with the scalar kernels to one bf16 step (the
+// vector paths differ from it only in the order of the dalpha sum and, on AVX-512, in the
+// division, which can move a rounding by one step).
+TEST(FusedDyT, EveryCpuIsaAgreesOnBf16Tensors) {
+  torch::manual_seed(14);
+  const int64_t R = 37, C = 104;  // rows of 3 pairs of 16 plus a vector of 8: every store path
+  Tensor x = (3 * torch::randn({R, C})).to(torch::kBFloat16), dy = torch::randn({R, C}).to(torch::kBFloat16);
+  Tensor w = torch::randn({C}), b = torch::randn({C});
+  auto run = [&](const cpu::Kernels& k) {
+    Tensor y = torch::empty_like(x), dx = torch::empty_like(x);
+    cpu::Segments s{0, R, C, C, false};
+    k.forward(x.data_ptr(), y.data_ptr(), cpu::DType::bf16, s, 0.7f, w.data_ptr<float>(), b.data_ptr<float>());
+    std::vector<double> dw(C, 0.0), db(C, 0.0);
+    cpu::Partials p{dw.data(), db.data(), 0.0};
+    k.backward(x.data_ptr(), dy.data_ptr(), dx.data_ptr(), cpu::DType::bf16, s, 0.7f, w.data_ptr<float>(), p);
+    return std::tuple{y.to(torch::kFloat), dx.to(torch::kFloat), p.dalpha, torch::tensor(dw, torch::kDouble)};
+  };
+  const auto [y0, dx0, da0, dw0] = run(cpu::kScalarKernels);
+  for (const cpu::Kernels* k : cpu::runnable_kernels()) {
+    const std::string isa = k->isa;
+    if (isa == "scalar") continue;
+    const auto [y, dx, da, dw] = run(*k);
+    const double step = 1.0 / 128;  // bf16's relative step (2^-7 between neighbours)
+    EXPECT_TRUE(torch::allclose(y, y0, step, 1e-6)) << isa << " y";
+    EXPECT_TRUE(torch::allclose(dx, dx0, step, 1e-6)) << isa << " dx";
+    EXPECT_LT((y - y0).abs().gt(0).sum().item<int64_t>(), R * C / 100) << isa << ": most outputs bit-identical";
+    EXPECT_NEAR(da, da0, 1e-4 * std::abs(da0) + 1e-4) << isa;
+    EXPECT_TRUE(torch::allclose(dw, dw0, 1e-5, 1e-5)) << isa;
+  }
+}
+
 // The kernels' two tanh approximations against std::tanh: the fp32 one (used for fp32 tensors)
 // within 5e-7, the bf16 one (bf16 tensors) within 1.2e-4, 1/16 of bf16's rounding step 2^-9.
 // The bounds are the worst errors measured here (2.8e-7 and 1.0e-4 on Zen 3, scalar and AVX2)
 // with a margin for AVX-512's reciprocal (2^-28); a wrong coefficient or clamp breaks them by
 // orders of magnitude.
 TEST(FusedDyT, TanhRelativeErrorWithinItsBoundOverTheWholeFloatRange) {
-  for (const std::string isa : {"scalar", "avx2", "avx512"}) {
-    const cpu::Kernels* k = cpu::kernels_for(isa);
-    if (!k) continue;
+  for (const cpu::Kernels* k : cpu::runnable_kernels()) {
+    const std::string isa = k->isa;
     for (const auto& [dt, bound] : {std::pair{cpu::DType::f32, 5e-7}, std::pair{cpu::DType::bf16, 1.2e-4}}) {
       const std::string what = isa + (dt == cpu::DType::f32 ? " fp32" : " bf16");
       const int64_t N = 1 << 16;
@@ -301,7 +372,7 @@ TEST(FusedDyT, TanhRelativeErrorWithinItsBoundOverTheWholeFloatRange) {
           uint32_t u = static_cast<uint32_t>(base + static_cast<uint64_t>(i) * 4099);
           std::memcpy(&x[i], &u, 4);
         }
-        k->tanh(x.data(), y.data(), N, dt);
+        k->tanh(x.data(), y.data(), N, dt, 1.0f);
         for (int64_t i = 0; i < N; ++i) {
           if (std::isnan(x[i])) {
             nan_bad += !std::isnan(y[i]);
@@ -315,7 +386,7 @@ TEST(FusedDyT, TanhRelativeErrorWithinItsBoundOverTheWholeFloatRange) {
       }
       // And densely where the error lives: |x| in [0, 10], 2^20 points.
       for (int64_t i = 0; i < N; ++i) x[i] = static_cast<float>(10.0 * i / N);
-      k->tanh(x.data(), y.data(), N, dt);
+      k->tanh(x.data(), y.data(), N, dt, 1.0f);
       for (int64_t i = 1; i < N; ++i) {
         const double ref = std::tanh(static_cast<double>(x[i]));
         worst = std::max(worst, std::fabs((y[i] - ref) / ref));
@@ -325,19 +396,49 @@ TEST(FusedDyT, TanhRelativeErrorWithinItsBoundOverTheWholeFloatRange) {
       EXPECT_EQ(nan_bad, 0) << what;
       EXPECT_EQ(above_one, 0) << what << ": |tanh| > 1";
       float big[4] = {12.f, -1e20f, INFINITY, -INFINITY}, out[4];
-      k->tanh(big, out, 4, dt);
+      k->tanh(big, out, 4, dt, 1.0f);
       EXPECT_EQ(out[0], 1.0f) << what;  // exact saturation
       EXPECT_EQ(out[1], -1.0f) << what;
       EXPECT_EQ(out[2], 1.0f) << what;
       EXPECT_EQ(out[3], -1.0f) << what;
       if (dt != cpu::DType::f32) continue;  // the bf16 fit's P(0)/Q(0) is 1 - 5.2e-5: its error at 0
       float tiny[3] = {1e-30f, -1e-40f, 0.0f}, t_out[3];  // tanh(x) = x below fp32 resolution, subnormals included
-      k->tanh(tiny, t_out, 3, dt);
+      k->tanh(tiny, t_out, 3, dt, 1.0f);
       EXPECT_EQ(t_out[0], 1e-30f) << what;
       EXPECT_EQ(t_out[1], -1e-40f) << what;
       EXPECT_EQ(t_out[2], 0.0f) << what;
     }
   }
+}
+
+// alpha folded into the fit (|alpha| in [2^-8, 2^8]) or applied to x first (outside it) keeps
+// each fit's bound on tanh(alpha x), measured against std::tanh of the exact product, with room
+// for one more fp32 rounding (of alpha x, or of each folded coefficient): 5e-7 + 2^-23 for the
+// fp32 fit, 1.2e-4 + 2^-23 for the bf16 one; and saturates to exactly +-1.
+TEST(FusedDyT, AlphaFoldedIntoTheFitKeepsItsBound) {
+  const int64_t N = 1 << 14;
+  std::vector<float> x(N), y(N);
+  for (const cpu::Kernels* k : cpu::runnable_kernels())
+    for (const auto& [dt, bound] : {std::pair{cpu::DType::f32, 5e-7}, std::pair{cpu::DType::bf16, 1.2e-4}})
+      for (float alpha : {0.5f, -0.6f, 0x1p-8f, 3.7f, 0x1p8f, 1e-3f, 300.0f, -4e3f}) {
+        const std::string what = std::string(k->isa) + (dt == cpu::DType::f32 ? " fp32" : " bf16") +
+                                 " alpha=" + std::to_string(alpha);
+        // alpha x densely over [-12, 12] (saturated past the clamps), and the extremes.
+        for (int64_t i = 0; i < N; ++i) x[i] = static_cast<float>((24.0 * i / N - 12.0) / alpha);
+        x[0] = INFINITY, x[1] = -1e30f, x[2] = 0.0f;
+        k->tanh(x.data(), y.data(), N, dt, alpha);
+        double worst = 0;
+        for (int64_t i = 3; i < N; ++i) {
+          const double ref = std::tanh(static_cast<double>(alpha) * x[i]);
+          if (ref != 0) worst = std::max(worst, std::fabs((y[i] - ref) / ref));
+        }
+        EXPECT_LE(worst, bound + 0x1p-23) << what;
+        EXPECT_EQ(y[0], alpha > 0 ? 1.0f : -1.0f) << what;
+        EXPECT_EQ(y[1], alpha > 0 ? -1.0f : 1.0f) << what;
+        EXPECT_EQ(y[2], 0.0f) << what;
+        if (k == cpu::runnable_kernels().back())
+          std::printf("%s: worst relative error %.3g\n", what.c_str(), worst);
+      }
 }
 
 TEST(FusedDyT, NormLayerChoosesTheImplementationAndExplainsRefusals) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dyt::cpu {
 
@@ -44,17 +45,26 @@ struct Kernels {
   // dalpha += dy * w * x * (1 - t^2) into p. dx may be null (x does not need a gradient).
   void (*backward)(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
                    const float* w, Partials& p);
-  // Element-wise tanh with the approximation the kernels use for storage type dt (for tests).
-  void (*tanh)(const float* x, float* y, int64_t n, DType dt);
+  // Element-wise tanh(alpha x) computed as the kernels do for storage type dt (for tests).
+  void (*tanh)(const float* x, float* y, int64_t n, DType dt, float alpha);
+  // fp32 -> bf16 with the kernels' own rounding, through the same stores the forward uses (for
+  // tests). x must hold no signalling NaN, as every value the kernels store is an arithmetic
+  // result, which is never one: AVX2's rounding relies on it (it would truncate 0x7f800001 to inf).
+  void (*round_bf16)(const float* x, uint16_t* y, int64_t n);
 };
 
-// The best kernels this processor runs; DYT_CPU_ISA=scalar|avx2|avx512 forces a lower one.
+// The best kernels this processor runs; DYT_CPU_ISA=scalar|avx2|avx512|avx512bf16 forces a lower
+// one. AVX-512 kernels divide by a true division on AMD processors and by rcp14 + a Newton step
+// elsewhere (their isa reads "avx512/div" or "avx512"); DYT_CPU_DIV=div|rcp forces one.
 const Kernels& best_kernels();
 // The kernels for one ISA, or nullptr when this processor lacks it.
 const Kernels* kernels_for(const std::string& isa);
+// Every table this processor can run, both AVX-512 divisions included (for tests).
+std::vector<const Kernels*> runnable_kernels();
 
 extern const Kernels kScalarKernels;
 extern const Kernels kAvx2Kernels;
-extern const Kernels kAvx512Kernels;
+extern const Kernels kAvx512Kernels[2];      // [0] rcp14 + Newton, [1] true division
+extern const Kernels kAvx512Bf16Kernels[2];  // the same with AVX512-BF16's conversions
 
 }  // namespace dyt::cpu

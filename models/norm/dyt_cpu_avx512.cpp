@@ -1,4 +1,7 @@
-// AVX-512 instantiation of the fused DyT kernels (16 fp32 lanes). Compiled with -mavx512f/bw/vl/dq.
+// AVX-512 instantiations of the fused DyT kernels (16 fp32 lanes): `avx512` (F/BW/VL/DQ) and
+// `avx512bf16`, the same with AVX512-BF16's conversion instructions. Compiled with
+// -mavx512f/bw/vl/dq/bf16; only Avx512Bf16's own members use BF16 instructions, and the dispatch
+// (dyt_cpu_scalar.cpp) picks each table only where the processor has what it uses.
 #include <immintrin.h>
 
 #include "models/norm/dyt_cpu_impl.h"
@@ -6,6 +9,10 @@
 namespace dyt::cpu {
 namespace {
 
+// kTrueDiv: P/Q by a true division (AMD: Zen 4's divider runs beside the FMA pipes, and a
+// 512-bit division there is measured faster than the estimate and its Newton step), or else by
+// rcp14 and one Newton step (Intel, where a 512-bit division takes 10 cycles and more).
+template <bool kTrueDiv>
 struct Avx512 {
   using reg = __m512;
   static constexpr int width = 16;
@@ -49,17 +56,45 @@ struct Avx512 {
   static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-  // p/q as p times 1/q from the 14-bit estimate and one Newton step, r (2 - q r): rel. err. 2^-28
-  // (512-bit division is slow).
+  // Else p/q as p times 1/q from the 14-bit estimate and one Newton step, r (2 - q r): rel. err. 2^-28.
   static reg divide(reg p, reg q) {
+    if constexpr (kTrueDiv) return _mm512_div_ps(p, q);
     const reg r = _mm512_rcp14_ps(q);
     return _mm512_mul_ps(p, _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0f))));
   }
   static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
 };
 
+// Rounding to bf16 with VCVTNE(2)PS2BF16 (Cooper Lake, Sapphire Rapids, Zen 4): one instruction
+// for two vectors instead of eight integer operations and a pack per vector. Round to nearest
+// even and quiet NaN as Avx512::round_bf16, except that the instruction flushes fp32 subnormals
+// (|v| < 1.18e-38) to a signed zero.
+template <bool kTrueDiv>
+struct Avx512Bf16 : Avx512<kTrueDiv> {
+  using reg = __m512;
+  static __m256i to_bf16(reg v) { return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)); }
+  static void store_bf16(uint16_t* p, reg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), to_bf16(v)); }
+  static void stream_bf16(uint16_t* p, reg v) { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), to_bf16(v)); }
+  // The pair in load_bf16_pair's order back to memory order: the conversion puts lo's 16 words
+  // first and hi's after them; element 8g + r (r < 4) is lo's slot 4g + r, and element 8g + 4 + r
+  // is hi's slot 4g + r, i.e. word 16 + 4g + r.
+  static __m512i pack_pair(reg lo, reg hi) {
+    const __m512i order = _mm512_set_epi16(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8,  //
+                                           23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+    return _mm512_permutexvar_epi16(order, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+  }
+  static void store_bf16_pair(uint16_t* p, reg lo, reg hi) { _mm512_storeu_si512(p, pack_pair(lo, hi)); }
+  static void stream_bf16_pair(uint16_t* p, reg lo, reg hi) {  // p 64-byte aligned
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), pack_pair(lo, hi));
+  }
+};
+
 }  // namespace
 
-constexpr Kernels kAvx512Kernels = DyTImpl<Avx512>::table("avx512");
+// [0]: rcp14 + Newton, [1]: true division; kernels_for() picks by vendor.
+constexpr Kernels kAvx512Kernels[2] = {DyTImpl<Avx512<false>>::table("avx512"),
+                                       DyTImpl<Avx512<true>>::table("avx512/div")};
+constexpr Kernels kAvx512Bf16Kernels[2] = {DyTImpl<Avx512Bf16<false>>::table("avx512bf16"),
+                                           DyTImpl<Avx512Bf16<true>>::table("avx512bf16/div")};
 
 }  // namespace dyt::cpu

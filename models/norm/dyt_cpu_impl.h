@@ -12,11 +12,13 @@
 // The coefficients are relative-error minimax fits of tanh(x)/x on [0, 7.9053] and [0, 5] (Lawson
 // iterations in fp64, rounded to fp32); each clamp is the point past its fit interval where the
 // rational first exceeds 1 (by 4e-7 and 1e-5): past it, x P(c^2)/Q(c^2) grows with |x| from there
-// (infinities included), so inputs beyond it give exactly +-1. P/Q is a true
-// division where the divider is fast and off the FMA ports (scalar, AVX2: measured 7-11% faster
-// than the reciprocal estimate and a Newton step on Zen 3, and exact), and with AVX-512 rcp14 and
-// one Newton step (rel. err. 2^-28; 512-bit division is slow).
-// Multiplying x by P/Q last keeps tiny and subnormal x exact (P(0)/Q(0) = 1). Measured against
+// (infinities included), so inputs beyond it give exactly +-1. The kernels fold alpha into the
+// coefficients (see Fit), which saves a multiply per vector. P/Q is a true division where the
+// divider is fast and off the FMA ports (scalar; AVX2; AVX-512 on AMD: measured 7-11% faster
+// than the reciprocal estimate and a Newton step on Zen 3's AVX2, 10-15% on Zen 4's AVX-512, and
+// exact), and with AVX-512 elsewhere rcp14 and one Newton step (rel. err. 2^-28; a 512-bit
+// division takes 10+ cycles on Intel).
+// Multiplying x by P/Q last keeps tiny and subnormal x exact (plain fit: P(0)/Q(0) = 1). Measured against
 // std::tanh over every 4099th float (tests/test_norm.cpp, TanhRelativeError...). NaN stays NaN: x
 // carries it to the product (min(NaN, c^2) is c^2, as x86's min keeps its second operand).
 #pragma once
@@ -34,23 +36,55 @@ struct DyTImpl {
   using R = typename V::reg;
   static constexpr int W = V::width;
 
+  // The two fits' coefficients as fp32 values, lowest degree first (see the top of the file).
+  static constexpr float kP32[5] = {1.0f, 1.345030069e-01f, 3.578604665e-03f, 2.201649477e-05f, 1.541755523e-08f};
+  static constexpr float kQ32[5] = {1.0f, 4.678362906e-01f, 2.619078197e-02f, 3.423002781e-04f, 8.594765291e-07f};
+  static constexpr float kC32 = 8.659781f;
+  static constexpr float kP16[3] = {9.999480247e-01f, 1.024177000e-01f, 6.705655833e-04f};
+  static constexpr float kQ16[3] = {1.0f, 4.354324937e-01f, 1.281988900e-02f};
+  static constexpr float kC16 = 5.07133f;
+
+  // tanh(alpha x) as x P~(s) / Q~(s), s = min(x^2, smax): alpha folded into the coefficients,
+  // P~_k = alpha^(2k+1) p_k, Q~_k = alpha^(2k) q_k, smax = c^2 / alpha^2, which saves the
+  // multiply by alpha on every vector. Each folded coefficient is one fp32 rounding of its exact
+  // value, as each fitted one already is. Folded only for |alpha| in [2^-8, 2^8], where alpha^9
+  // p_4 stays far from fp32's overflow and underflow; otherwise (and for alpha = 0, inf, NaN)
+  // the fit is the plain one and the kernels multiply x by alpha first (see tanh_of).
+  struct Fit {
+    R p[5], q[5], smax;
+  };
+  static bool foldable(float alpha) {
+    const float m = alpha < 0 ? -alpha : alpha;
+    return m >= 0x1p-8f && m <= 0x1p8f;  // false for NaN
+  }
   template <DType dt>
-  static inline R tanh(R x) {
-    if constexpr (dt == DType::f32) {
-      const R s = V::min(V::mul(x, x), V::set1(8.659781f * 8.659781f));  // NaN: x carries it
-      R p = V::set1(1.541755523e-08f), q = V::set1(8.594765291e-07f);
-      p = V::fmadd(p, s, V::set1(2.201649477e-05f)), q = V::fmadd(q, s, V::set1(3.423002781e-04f));
-      p = V::fmadd(p, s, V::set1(3.578604665e-03f)), q = V::fmadd(q, s, V::set1(2.619078197e-02f));
-      p = V::fmadd(p, s, V::set1(1.345030069e-01f)), q = V::fmadd(q, s, V::set1(4.678362906e-01f));
-      p = V::fmadd(p, s, V::set1(1.0f)), q = V::fmadd(q, s, V::set1(1.0f));
-      return saturate(V::mul(x, V::divide(p, q)));
-    } else {
-      const R s = V::min(V::mul(x, x), V::set1(5.07133f * 5.07133f));
-      R p = V::set1(6.705655833e-04f), q = V::set1(1.281988900e-02f);
-      p = V::fmadd(p, s, V::set1(1.024177000e-01f)), q = V::fmadd(q, s, V::set1(4.354324937e-01f));
-      p = V::fmadd(p, s, V::set1(9.999480247e-01f)), q = V::fmadd(q, s, V::set1(1.0f));
-      return saturate(V::mul(x, V::divide(p, q)));
+  static Fit fit(double alpha) {  // alpha = 1: the plain fit
+    constexpr int n = dt == DType::f32 ? 4 : 2;
+    const float* p = dt == DType::f32 ? kP32 : kP16;
+    const float* q = dt == DType::f32 ? kQ32 : kQ16;
+    const float c = dt == DType::f32 ? kC32 : kC16;
+    Fit f{};
+    double a_k = alpha;  // alpha^(2k+1)
+    for (int k = 0; k <= n; ++k, a_k *= alpha * alpha) {
+      f.p[k] = V::set1(static_cast<float>(p[k] * a_k));
+      f.q[k] = V::set1(static_cast<float>(q[k] * (a_k / alpha)));
     }
+    f.smax = V::set1(alpha == 1.0 ? c * c : static_cast<float>(static_cast<double>(c * c) / (alpha * alpha)));
+    return f;
+  }
+  template <DType dt>
+  static inline R tanh(R x, const Fit& f) {
+    constexpr int n = dt == DType::f32 ? 4 : 2;
+    const R s = V::min(V::mul(x, x), f.smax);  // NaN: x carries it
+    R p = f.p[n], q = f.q[n];
+    for (int k = n - 1; k >= 0; --k) p = V::fmadd(p, s, f.p[k]), q = V::fmadd(q, s, f.q[k]);
+    return saturate(V::mul(x, V::divide(p, q)));
+  }
+  // tanh(alpha x) with the fit from fit<dt>(fold ? alpha : 1).
+  template <DType dt, bool fold>
+  static inline R tanh_of(R x, const Fit& f, R a) {
+    if constexpr (fold) return tanh<dt>(x, f);
+    else return tanh<dt>(V::mul(a, x), f);
   }
   // Clamps to [-1, 1]; NaN stays NaN.
   static inline R saturate(R t) { return V::max(V::set1(-1.0f), V::min(V::set1(1.0f), t)); }
@@ -64,6 +98,16 @@ struct DyTImpl {
     else V::store_bf16(static_cast<uint16_t*>(p) + i, v);
   }
   static inline int64_t esize(DType dt) { return dt == DType::f32 ? 4 : 2; }
+  // Software prefetch of the input kPrefetch bytes ahead of the vector at element i. With the
+  // arithmetic now near the copy's speed, the hardware prefetcher alone left the cores waiting on
+  // long rows (bf16 32768 x 4096, both threads: 23.6 ms without, 17.3-18.7 with 512-2048 bytes,
+  // against a 19.4-23.3 ms copy, on Zen 4); harmless elsewhere. A prefetch never faults, so
+  // reading past the end is fine.
+  static constexpr int64_t kPrefetch = 1024;
+  template <DType dt>
+  static inline void prefetch(const void* p, int64_t i) {
+    __builtin_prefetch(static_cast<const char*>(p) + i * (dt == DType::f32 ? 4 : 2) + kPrefetch, 0, 3);
+  }
   // A full-vector output store: streaming (aligned, past the caches) or ordinary.
   template <DType dt, bool nt>
   static inline void store_out(void* p, int64_t i, R v) {
@@ -87,31 +131,37 @@ struct DyTImpl {
     }
   };
 
-  template <DType dt>
-  static void tanh_array_impl(const float* x, float* y, int64_t n) {
+  // tanh(alpha x) element-wise, alpha folded into the fit as the kernels do it (or not).
+  template <DType dt, bool fold>
+  static void tanh_array_impl(const float* x, float* y, int64_t n, float alpha) {
+    const Fit f = fit<dt>(fold ? alpha : 1.0);
+    const R a = V::set1(alpha);
     int64_t i = 0;
-    for (; i + W <= n; i += W) V::store(y + i, tanh<dt>(V::load(x + i)));
+    for (; i + W <= n; i += W) V::store(y + i, tanh_of<dt, fold>(V::load(x + i), f, a));
     if (i < n) {
       alignas(64) float tmp[W] = {0};
       std::memcpy(tmp, x + i, (n - i) * sizeof(float));
-      V::store(tmp, tanh<dt>(V::load(tmp)));
+      V::store(tmp, tanh_of<dt, fold>(V::load(tmp), f, a));
       std::memcpy(y + i, tmp, (n - i) * sizeof(float));
     }
   }
-  static void tanh_array(const float* x, float* y, int64_t n, DType dt) {
-    if (dt == DType::f32) tanh_array_impl<DType::f32>(x, y, n);
-    else tanh_array_impl<DType::bf16>(x, y, n);
+  static void tanh_array(const float* x, float* y, int64_t n, DType dt, float alpha) {
+    const bool fold = foldable(alpha) && alpha != 1.0f;  // alpha = 1: the plain fit either way
+    if (dt == DType::f32) fold ? tanh_array_impl<DType::f32, true>(x, y, n, alpha)
+                               : tanh_array_impl<DType::f32, false>(x, y, n, alpha);
+    else fold ? tanh_array_impl<DType::bf16, true>(x, y, n, alpha) : tanh_array_impl<DType::bf16, false>(x, y, n, alpha);
   }
 
   // ---- forward ----------------------------------------------------------------------------------
   // The storage type is a template argument so that the per-element loads and stores carry no
   // run-time branch; forward() and backward() dispatch once per call.
-  template <DType dt, bool nt>
+  template <DType dt, bool nt, bool fold>
   static void forward_impl(const void* x, void* y, const Segments& s, float alpha, const float* w, const float* b,
                            const float* wp = nullptr, const float* bp = nullptr) {
     // Locals, not s.*: the stores through y could alias s as far as the compiler knows, which
     // reloaded s.len and s.channels_first on every vector.
     const R a = V::set1(alpha);
+    const Fit f = fit<dt>(fold ? alpha : 1.0);
     const int64_t len = s.len, channels = s.channels, end = s.end;
     const bool cf = s.channels_first;
     for (int64_t u = s.begin; u < end; ++u) {
@@ -121,26 +171,31 @@ struct DyTImpl {
       if (cf) {
         const int64_t c = u % channels;
         wc = V::set1(w[c]), bc = V::set1(b[c]);
-        for (; i + W <= len; i += W)
-          store_out<dt, nt>(y, base + i, V::fmadd(wc, tanh<dt>(V::mul(a, load(x, dt, base + i))), bc));
+        for (; i + W <= len; i += W) {
+          prefetch<dt>(x, base + i);
+          store_out<dt, nt>(y, base + i, V::fmadd(wc, tanh_of<dt, fold>(load(x, dt, base + i), f, a), bc));
+        }
       } else {
         if constexpr (dt == DType::bf16 && W >= 8) {
           if (wp) {  // two vectors at a time, in the lane order of the unpacking load (see pair_order)
             const auto* xs = static_cast<const uint16_t*>(x);
             auto* ys = static_cast<uint16_t*>(y);
             for (; i + 2 * W <= len; i += 2 * W) {
+              prefetch<dt>(x, base + i);
               R lo, hi;
               V::load_bf16_pair(xs + base + i, lo, hi);
-              lo = V::fmadd(V::load(wp + i), tanh<dt>(V::mul(a, lo)), V::load(bp + i));
-              hi = V::fmadd(V::load(wp + i + W), tanh<dt>(V::mul(a, hi)), V::load(bp + i + W));
+              lo = V::fmadd(V::load(wp + i), tanh_of<dt, fold>(lo, f, a), V::load(bp + i));
+              hi = V::fmadd(V::load(wp + i + W), tanh_of<dt, fold>(hi, f, a), V::load(bp + i + W));
               if constexpr (nt) V::stream_bf16_pair(ys + base + i, lo, hi);
               else V::store_bf16_pair(ys + base + i, lo, hi);
             }
           }
         }
-        for (; i + W <= len; i += W)
+        for (; i + W <= len; i += W) {
+          prefetch<dt>(x, base + i);
           store_out<dt, nt>(y, base + i,
-                            V::fmadd(V::load(w + i), tanh<dt>(V::mul(a, load(x, dt, base + i))), V::load(b + i)));
+                            V::fmadd(V::load(w + i), tanh_of<dt, fold>(load(x, dt, base + i), f, a), V::load(b + i)));
+        }
       }
       if (i < len) {
         const int64_t n = len - i;
@@ -151,7 +206,7 @@ struct DyTImpl {
           bc = V::load(static_cast<const float*>(tl.in(2, b, DType::f32, i, n)));
         }
         alignas(64) unsigned char out[W * 4];
-        store(out, dt, 0, V::fmadd(wc, tanh<dt>(V::mul(a, load(xt, dt, 0))), bc));
+        store(out, dt, 0, V::fmadd(wc, tanh_of<dt, fold>(load(xt, dt, 0), f, a), bc));
         std::memcpy(static_cast<char*>(y) + (base + i) * esize(dt), out, n * esize(dt));
       }
     }
@@ -182,22 +237,25 @@ struct DyTImpl {
       pair_order(w, order.get(), s.len), pair_order(b, order.get() + s.len, s.len);
       wp = order.get(), bp = order.get() + s.len;
     }
-    if (nt) forward_dispatch<true>(x, y, dt, s, alpha, w, b, wp, bp);
-    else forward_dispatch<false>(x, y, dt, s, alpha, w, b, wp, bp);
+    const bool fold = foldable(alpha);
+    if (nt) fold ? forward_dispatch<true, true>(x, y, dt, s, alpha, w, b, wp, bp)
+                 : forward_dispatch<true, false>(x, y, dt, s, alpha, w, b, wp, bp);
+    else fold ? forward_dispatch<false, true>(x, y, dt, s, alpha, w, b, wp, bp)
+              : forward_dispatch<false, false>(x, y, dt, s, alpha, w, b, wp, bp);
     if (nt) V::sfence();  // streaming stores are weakly ordered: drain them before returning
   }
-  template <bool nt>
+  template <bool nt, bool fold>
   static void forward_dispatch(const void* x, void* y, DType dt, const Segments& s, float alpha, const float* w,
                                const float* b, const float* wp, const float* bp) {
-    if (dt == DType::f32) forward_impl<DType::f32, nt>(x, y, s, alpha, w, b);
-    else forward_impl<DType::bf16, nt>(x, y, s, alpha, w, b, wp, bp);
+    if (dt == DType::f32) forward_impl<DType::f32, nt, fold>(x, y, s, alpha, w, b);
+    else forward_impl<DType::bf16, nt, fold>(x, y, s, alpha, w, b, wp, bp);
   }
 
   // ---- backward ---------------------------------------------------------------------------------
   // One vector step; returns dx and accumulates the three sums in registers.
-  template <DType dt>
-  static inline R bwd_step(R xv, R dyv, R wc, R a, R& acc_alpha, R& acc_w, R& acc_b) {
-    R t = tanh<dt>(V::mul(a, xv));
+  template <DType dt, bool fold>
+  static inline R bwd_step(R xv, R dyv, R wc, R a, const Fit& f, R& acc_alpha, R& acc_w, R& acc_b) {
+    R t = tanh_of<dt, fold>(xv, f, a);
     R sech2 = V::fnmadd(t, t, V::set1(1.0f));
     R g = V::mul(dyv, wc);
     R gs = V::mul(g, sech2);
@@ -211,11 +269,12 @@ struct DyTImpl {
   // the fp32 rounding error of dweight/dbias at any row count.
   static constexpr int64_t kBlock = 64;
 
-  template <DType dt, bool nt>
+  template <DType dt, bool nt, bool fold>
   static void backward_rows(const void* x, const void* dy, void* dx, const Segments& s, float alpha, const float* w,
                             Partials& p) {
     const int64_t C = s.len;
     const R a = V::set1(alpha);
+    const Fit f = fit<dt>(fold ? alpha : 1.0);
     const int64_t nvec = (C + W - 1) / W;
     // Per-block fp32 accumulators for dweight / dbias, one register-width slot per vector.
     alignas(64) float bw[4096 + 16], bb[4096 + 16];
@@ -240,8 +299,10 @@ struct DyTImpl {
         const int64_t base = r * C;
         int64_t i = 0, k = 0;
         for (; i + W <= C; i += W, ++k) {
+          prefetch<dt>(x, base + i), prefetch<dt>(dy, base + i);
           R aw = V::load(accw + k * W), ab = V::load(accb + k * W);
-          R d = bwd_step<dt>(load(x, dt, base + i), load(dy, dt, base + i), V::load(w + i), a, acc_alpha, aw, ab);
+          R d = bwd_step<dt, fold>(load(x, dt, base + i), load(dy, dt, base + i), V::load(w + i), a, f, acc_alpha, aw,
+                                   ab);
           V::store(accw + k * W, aw), V::store(accb + k * W, ab);
           if (dx) store_out<dt, nt>(dx, base + i, d);
         }
@@ -252,7 +313,7 @@ struct DyTImpl {
           R dyv = load(tl.in(1, dy, dt, base + i, n), dt, 0);
           R wv = V::load(static_cast<const float*>(tl.in(2, w, DType::f32, i, n)));
           R aw = V::load(accw + k * W), ab = V::load(accb + k * W);
-          R d = bwd_step<dt>(xv, dyv, wv, a, acc_alpha, aw, ab);
+          R d = bwd_step<dt, fold>(xv, dyv, wv, a, f, acc_alpha, aw, ab);
           V::store(accw + k * W, aw), V::store(accb + k * W, ab);
           if (dx) {
             alignas(64) unsigned char out[W * 4];
@@ -268,10 +329,11 @@ struct DyTImpl {
     delete[] heap_b;
   }
 
-  template <DType dt, bool nt>
+  template <DType dt, bool nt, bool fold>
   static void backward_planes(const void* x, const void* dy, void* dx, const Segments& s, float alpha, const float* w,
                               Partials& p) {
     const R a = V::set1(alpha);
+    const Fit f = fit<dt>(fold ? alpha : 1.0);
     const int64_t len = s.len, channels = s.channels, end = s.end;  // locals: see forward_impl
     for (int64_t u = s.begin; u < end; ++u) {
       const int64_t base = u * len, c = u % channels;
@@ -279,14 +341,15 @@ struct DyTImpl {
       R acc_alpha = V::set1(0.0f), acc_w = V::set1(0.0f), acc_b = V::set1(0.0f);
       int64_t i = 0;
       for (; i + W <= len; i += W) {
-        R d = bwd_step<dt>(load(x, dt, base + i), load(dy, dt, base + i), wc, a, acc_alpha, acc_w, acc_b);
+        prefetch<dt>(x, base + i), prefetch<dt>(dy, base + i);
+        R d = bwd_step<dt, fold>(load(x, dt, base + i), load(dy, dt, base + i), wc, a, f, acc_alpha, acc_w, acc_b);
         if (dx) store_out<dt, nt>(dx, base + i, d);
       }
       if (i < len) {
         const int64_t n = len - i;
         Tail tl;
-        R d = bwd_step<dt>(load(tl.in(0, x, dt, base + i, n), dt, 0), load(tl.in(1, dy, dt, base + i, n), dt, 0), wc, a,
-                       acc_alpha, acc_w, acc_b);
+        R d = bwd_step<dt, fold>(load(tl.in(0, x, dt, base + i, n), dt, 0), load(tl.in(1, dy, dt, base + i, n), dt, 0),
+                                 wc, a, f, acc_alpha, acc_w, acc_b);
         if (dx) {
           alignas(64) unsigned char out[W * 4];
           store(out, dt, 0, d);
@@ -301,26 +364,51 @@ struct DyTImpl {
 
   static void backward(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
                        const float* w, Partials& p) {
-    const bool nt = streamable(dx, dt, s);
-    if (nt) backward_dispatch<true>(x, dy, dx, dt, s, alpha, w, p);
-    else backward_dispatch<false>(x, dy, dx, dt, s, alpha, w, p);
+    const bool nt = streamable(dx, dt, s), fold = foldable(alpha);
+    if (nt) fold ? backward_dispatch<true, true>(x, dy, dx, dt, s, alpha, w, p)
+                 : backward_dispatch<true, false>(x, dy, dx, dt, s, alpha, w, p);
+    else fold ? backward_dispatch<false, true>(x, dy, dx, dt, s, alpha, w, p)
+              : backward_dispatch<false, false>(x, dy, dx, dt, s, alpha, w, p);
     if (nt) V::sfence();
   }
-  template <bool nt>
+  template <bool nt, bool fold>
   static void backward_dispatch(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
                                 const float* w, Partials& p) {
     if (dt == DType::f32) {
-      if (s.channels_first) backward_planes<DType::f32, nt>(x, dy, dx, s, alpha, w, p);
-      else backward_rows<DType::f32, nt>(x, dy, dx, s, alpha, w, p);
+      if (s.channels_first) backward_planes<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p);
+      else backward_rows<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p);
     } else {
-      if (s.channels_first) backward_planes<DType::bf16, nt>(x, dy, dx, s, alpha, w, p);
-      else backward_rows<DType::bf16, nt>(x, dy, dx, s, alpha, w, p);
+      if (s.channels_first) backward_planes<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p);
+      else backward_rows<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p);
     }
   }
 
   // A constant expression: the per-ISA tables are constant-initialised, so no code compiled for
   // AVX2/AVX-512 runs while the program loads (a processor without them must still start).
-  static constexpr Kernels table(const char* isa) { return Kernels{isa, W, &forward, &backward, &tanh_array}; }
+  static constexpr Kernels table(const char* isa) {
+    return Kernels{isa, W, &forward, &backward, &tanh_array, &round_bf16_array};
+  }
+
+  // The bf16 stores on their own: blocks of two vectors through the pair store (its inputs put in
+  // load_bf16_pair's order first), then single vectors, then a zero-padded tail.
+  static void round_bf16_array(const float* x, uint16_t* y, int64_t n) {
+    int64_t i = 0;
+    if constexpr (W >= 8) {
+      alignas(64) float ordered[2 * W];
+      for (; i + 2 * W <= n; i += 2 * W) {
+        pair_order(x + i, ordered, 2 * W);
+        V::store_bf16_pair(y + i, V::load(ordered), V::load(ordered + W));
+      }
+    }
+    for (; i + W <= n; i += W) V::store_bf16(y + i, V::load(x + i));
+    if (i < n) {
+      alignas(64) float in[W] = {0};
+      alignas(64) uint16_t out[W];
+      std::memcpy(in, x + i, (n - i) * sizeof(float));
+      V::store_bf16(out, V::load(in));
+      std::memcpy(y + i, out, (n - i) * sizeof(uint16_t));
+    }
+  }
 };
 
 // bf16 <-> fp32 bit helpers shared by the scalar path and the vector tails.

@@ -34,24 +34,46 @@ struct Scalar {
 
 constexpr Kernels kScalarKernels = DyTImpl<Scalar>::table("scalar");
 
+namespace {
+bool has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+bool has_avx512bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+// The AVX-512 division: DYT_CPU_DIV=div|rcp, else a true division on AMD (see dyt_cpu_avx512.cpp).
+int avx512_division() {
+  const char* e = std::getenv("DYT_CPU_DIV");
+  if (e && std::string(e) == "div") return 1;
+  if (e && std::string(e) == "rcp") return 0;
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd") ? 1 : 0;
+}
+}  // namespace
+
 const Kernels* kernels_for(const std::string& isa) {
   __builtin_cpu_init();
   if (isa == "scalar") return &kScalarKernels;
   if (isa == "avx2")
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &kAvx2Kernels : nullptr;
-  if (isa == "avx512")
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-               ? &kAvx512Kernels
-               : nullptr;
+  if (isa == "avx512") return has_avx512() ? &kAvx512Kernels[avx512_division()] : nullptr;
+  if (isa == "avx512bf16") return has_avx512bf16() ? &kAvx512Bf16Kernels[avx512_division()] : nullptr;
   return nullptr;
+}
+
+std::vector<const Kernels*> runnable_kernels() {
+  std::vector<const Kernels*> all{&kScalarKernels};
+  if (kernels_for("avx2")) all.push_back(&kAvx2Kernels);
+  if (has_avx512()) all.insert(all.end(), {&kAvx512Kernels[0], &kAvx512Kernels[1]});
+  if (has_avx512bf16()) all.insert(all.end(), {&kAvx512Bf16Kernels[0], &kAvx512Bf16Kernels[1]});
+  return all;
 }
 
 const Kernels& best_kernels() {
   static const Kernels* chosen = [] {
     const char* forced = std::getenv("DYT_CPU_ISA");
     if (forced && kernels_for(forced)) return kernels_for(forced);
-    for (const char* isa : {"avx512", "avx2"})
+    for (const char* isa : {"avx512bf16", "avx512", "avx2"})
       if (const Kernels* k = kernels_for(isa)) return k;
     return &kScalarKernels;
   }();
