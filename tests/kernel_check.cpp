@@ -223,6 +223,20 @@ void correctness(const Options& o) {
              torch::full({16}, 0.5f, fopt), 1.0, false};
       check_case(c, o);
     }
+    // NaN parameters with payloads in their low half (which a bf16 rounding without a NaN guard
+    // would turn into -0 or inf): NaN in exactly those channels, in y, dx and their gradients.
+    {
+      auto nan_bits = [](uint32_t u) {
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+      };
+      Tensor w = torch::randn({96}, fopt), b = torch::randn({96}, fopt);
+      w[5] = nan_bits(0x7fffffffu), w[40] = nan_bits(0xffc0ffffu), b[17] = nan_bits(0x7f80ffffu);
+      Case c{"rows 33x96 NaN weight and bias with payloads", rnd({33, 96}, o, dt, 2.0), rnd({33, 96}, o, dt), w, b,
+             0.5, false};
+      check_case(c, o);
+    }
   }
 }
 

@@ -282,14 +282,14 @@ TEST(FusedDyT, EveryCpuIsaMatchesTheReference) {
 // Each ISA's rounding to bf16 (the stores the kernels write with: pairs, single vectors, tails)
 // against ATen's fp32 -> bf16 conversion, bit for bit, on every 257th float: round to nearest
 // even, infinities, NaN stays NaN. The one allowed difference: AVX512-BF16's instruction flushes
-// fp32 subnormals to a signed zero, where ATen rounds them. NaNs are quiet ones, as the kernels
-// only store arithmetic results (see Kernels::round_bf16).
+// fp32 subnormals to a signed zero, where ATen rounds them. NaNs have a zero low half, as every
+// NaN the kernels store (see Kernels::round_bf16 and DyTImpl::Params).
 TEST(FusedDyT, EveryCpuIsaRoundsToBf16AsAten) {
   const int64_t N = (int64_t(1) << 32) / 257 + 1;
   std::vector<float> x(N);
   for (int64_t i = 0; i < N; ++i) {
     uint32_t u = static_cast<uint32_t>(i * 257);
-    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;  // quiet
+    if ((u & 0x7fffffffu) > 0x7f800000u) u = (u & 0xffff0000u) | 0x00400000u;  // as the kernels' NaNs
     std::memcpy(&x[i], &u, 4);
   }
   const Tensor ref = torch::from_blob(x.data(), {N}, torch::kFloat).to(torch::kBFloat16);

@@ -48,8 +48,8 @@ struct Kernels {
   // Element-wise tanh(alpha x) computed as the kernels do for storage type dt (for tests).
   void (*tanh)(const float* x, float* y, int64_t n, DType dt, float alpha);
   // fp32 -> bf16 with the kernels' own rounding, through the same stores the forward uses (for
-  // tests). x must hold no signalling NaN, as every value the kernels store is an arithmetic
-  // result, which is never one: AVX2's rounding relies on it (it would truncate 0x7f800001 to inf).
+  // tests). Every NaN in x must have a zero low half, as every NaN the kernels store has: the
+  // vector roundings rely on it (0x7fffffff would round to -0).
   void (*round_bf16)(const float* x, uint16_t* y, int64_t n);
 };
 

@@ -16,15 +16,14 @@ struct Avx2 {
     __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
   }
-  // Round to nearest even: add 0x7fff plus the lowest kept bit, keep the high half. For NaN the
-  // addend is masked off, so the high half is the NaN's own (every value stored here comes out of
-  // an arithmetic instruction, which quiets NaNs: bit 22 is set and survives the truncation).
+  // Round to nearest even: add 0x7fff plus the lowest kept bit, keep the high half. No NaN guard:
+  // every NaN the kernels store has a zero low half (DyTImpl::Params), so the addend cannot carry
+  // out of it, and the high half is the NaN's own.
   // Returns the bf16 bits in the low half of each 32-bit lane.
   static __m256i round_bf16(reg v) {
     const __m256i u = _mm256_castps_si256(v);
-    __m256i add = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)),
-                                   _mm256_set1_epi32(0x7fff));
-    add = _mm256_and_si256(add, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q)));
+    const __m256i add = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)),
+                                         _mm256_set1_epi32(0x7fff));
     return _mm256_srli_epi32(_mm256_add_epi32(u, add), 16);
   }
   static __m128i to_bf16(reg v) {

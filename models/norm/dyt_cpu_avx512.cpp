@@ -23,14 +23,13 @@ struct Avx512 {
     __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
   }
-  // Round to nearest even (add 0x7fff plus the lowest kept bit); NaN keeps its quieted high half.
+  // Round to nearest even (add 0x7fff plus the lowest kept bit). No NaN guard, as on AVX2: every
+  // NaN the kernels store has a zero low half (DyTImpl::Params).
   // Returns the bf16 bits in the low half of each 32-bit lane.
   static __m512i round_bf16(reg v) {
-    __m512i u = _mm512_castps_si512(v);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
-    __m512i qnan = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-    return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, qnan);
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
   }
   static __m256i to_bf16(reg v) { return _mm512_cvtepi32_epi16(round_bf16(v)); }
   // 32 bf16 -> two fp32 vectors: lo = the first 4 of each group of 8 elements, hi = the last 4.
@@ -67,7 +66,7 @@ struct Avx512 {
 
 // Rounding to bf16 with VCVTNE(2)PS2BF16 (Cooper Lake, Sapphire Rapids, Zen 4): one instruction
 // for two vectors instead of eight integer operations and a pack per vector. Round to nearest
-// even and quiet NaN as Avx512::round_bf16, except that the instruction flushes fp32 subnormals
+// even as Avx512::round_bf16 (NaN stays NaN, quieted), except that the instruction flushes fp32 subnormals
 // (|v| < 1.18e-38) to a signed zero.
 template <bool kTrueDiv>
 struct Avx512Bf16 : Avx512<kTrueDiv> {

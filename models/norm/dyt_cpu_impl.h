@@ -225,8 +225,45 @@ struct DyTImpl {
       }
   }
 
-  static void forward(const void* x, void* y, DType dt, const Segments& s, float alpha, const float* w,
-                      const float* b) {
+  // The parameters for bf16 outputs, with every NaN among them (alpha, w, b) made the default
+  // quiet NaN 0x7fc00000. Then every NaN the kernels store has a zero low half: x and dy, being
+  // bf16, have one, and so does the NaN an invalid operation (inf - inf, 0 * inf) makes. That lets
+  // the integer rounding to bf16 go without a NaN guard (12 % of the AVX2 bf16 forward on Zen 4);
+  // a NaN is still a NaN, as the payload of a NaN parameter is not kept. Copies only when a
+  // parameter is a NaN; one pass over the C parameters per call otherwise.
+  struct Params {
+    const float* w;
+    const float* b;  // null in the backward
+    float alpha;
+    std::unique_ptr<float[]> copy;
+    Params(DType dt, const float* w_, const float* b_, int64_t C, float alpha_) : w(w_), b(b_), alpha(alpha_) {
+      if (dt != DType::bf16) return;
+      const float qnan = quiet_nan();
+      if (alpha != alpha) alpha = qnan;
+      bool any = false;
+      for (int64_t c = 0; c < C; ++c) any |= (w[c] != w[c]) | (b && b[c] != b[c]);
+      if (!any) return;
+      copy.reset(new float[2 * C]);
+      for (int64_t c = 0; c < C; ++c) {
+        copy[c] = w[c] != w[c] ? qnan : w[c];
+        copy[C + c] = b && b[c] != b[c] ? qnan : (b ? b[c] : 0.0f);
+      }
+      w = copy.get(), b = b ? copy.get() + C : nullptr;
+    }
+    static float quiet_nan() {
+      const uint32_t u = 0x7fc00000u;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    }
+  };
+
+  static void forward(const void* x, void* y, DType dt, const Segments& s, float alpha_in, const float* w_in,
+                      const float* b_in) {
+    const Params prm(dt, w_in, b_in, s.channels, alpha_in);
+    const float* w = prm.w;
+    const float* b = prm.b;
+    const float alpha = prm.alpha;
     const bool nt = streamable(y, dt, s);
     std::unique_ptr<float[]> order;  // once per call and thread: the rows share it
     const float* wp = nullptr;
@@ -362,8 +399,11 @@ struct DyTImpl {
     }
   }
 
-  static void backward(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
-                       const float* w, Partials& p) {
+  static void backward(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha_in,
+                       const float* w_in, Partials& p) {
+    const Params prm(dt, w_in, nullptr, s.channels, alpha_in);  // see Params
+    const float* w = prm.w;
+    const float alpha = prm.alpha;
     const bool nt = streamable(dx, dt, s), fold = foldable(alpha);
     if (nt) fold ? backward_dispatch<true, true>(x, dy, dx, dt, s, alpha, w, p)
                  : backward_dispatch<true, false>(x, dy, dx, dt, s, alpha, w, p);
