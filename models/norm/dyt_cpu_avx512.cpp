@@ -65,9 +65,9 @@ struct Avx512 {
 };
 
 // Rounding to bf16 with VCVTNE(2)PS2BF16 (Cooper Lake, Sapphire Rapids, Zen 4): one instruction
-// for two vectors instead of eight integer operations and a pack per vector. Round to nearest
-// even as Avx512::round_bf16 (NaN stays NaN, quieted), except that the instruction flushes fp32 subnormals
-// (|v| < 1.18e-38) to a signed zero.
+// for two vectors instead of five integer operations per vector and a pack. Round to nearest even
+// as Avx512::round_bf16 (NaN stays NaN, quieted), except that the instruction flushes fp32
+// subnormals (|v| < 1.18e-38) to a signed zero.
 template <bool kTrueDiv>
 struct Avx512Bf16 : Avx512<kTrueDiv> {
   using reg = __m512;

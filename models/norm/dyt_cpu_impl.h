@@ -106,7 +106,7 @@ struct DyTImpl {
   static constexpr int64_t kPrefetch = 1024;
   template <DType dt>
   static inline void prefetch(const void* p, int64_t i) {
-    __builtin_prefetch(static_cast<const char*>(p) + i * (dt == DType::f32 ? 4 : 2) + kPrefetch, 0, 3);
+    __builtin_prefetch(static_cast<const char*>(p) + i * esize(dt) + kPrefetch, 0, 3);
   }
   // A full-vector output store: streaming (aligned, past the caches) or ordinary.
   template <DType dt, bool nt>
