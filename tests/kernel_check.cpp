@@ -81,18 +81,25 @@ struct Case {
   Tensor w, b;   // fp32
   double alpha;
   bool channels_first, x_grad = true;
+  // y's dtype when not x's: an fp32 x with a bf16 / fp16 y and dy (dyt_fused's out_dtype, a norm
+  // feeding a Linear under autocast); dy is then given in that dtype.
+  torch::ScalarType out = torch::ScalarType::Undefined;
 };
 
 // Runs one case; reports its line.
 void check_case(const Case& c, const Options& o) {
   if (!o.only.empty() && c.name.find(o.only) == std::string::npos) return;
-  const std::string name = c.name + " " + dtype_name(c.x.scalar_type());
+  const bool mixed = c.out != torch::ScalarType::Undefined && c.out != c.x.scalar_type();
+  const torch::ScalarType out = mixed ? c.out : c.x.scalar_type();
+  const std::string name =
+      c.name + " " + dtype_name(c.x.scalar_type()) + (mixed ? std::string(" -> ") + dtype_name(out) : "");
   try {
     const Tol tol = tolerances(c.x.scalar_type(), c.x.device());
+    const double u_y = tolerances(out, c.x.device()).u_out;  // y is rounded to its own dtype
     Tensor x = c.x.detach().requires_grad_(c.x_grad);
     Tensor a = torch::full({1}, c.alpha, c.w.options()).requires_grad_(true);
     Tensor w = c.w.detach().clone().requires_grad_(true), b = c.b.detach().clone().requires_grad_(true);
-    Tensor y = dyt::dyt_fused(x, a, w, b, c.channels_first);
+    Tensor y = dyt::dyt_fused(x, a, w, b, c.channels_first, out);
     y.backward(c.dy);
     // fp64 reference on the same rounded inputs.
     Tensor xd = c.x.to(torch::kDouble), dyd = c.dy.to(torch::kDouble);
@@ -111,7 +118,7 @@ void check_case(const Case& c, const Options& o) {
     Tensor dw_ref = (dyd * t).sum(red), db_ref = dyd.sum(red);
     Tensor da_ref = (gw * xd * sech2).sum();
     const double inf_guard = 1e300;  // saturated inputs make |x| infinite in the dalpha bound
-    Tensor y_bound = 2 * tol.u_out * y_ref.abs() + tol.u_t * (wd * t).abs() + 1e-6;
+    Tensor y_bound = 2 * u_y * y_ref.abs() + tol.u_t * (wd * t).abs() + 1e-6;
     Tensor dx_bound = 2 * tol.u_out * dx_ref.abs() + 2 * tol.u_t * (gw * c.alpha).abs() + 1e-6;
     Tensor dw_bound = (tol.u_t + tol.u_sum) * (dyd * t).abs().sum(red) + 1e-6;
     Tensor db_bound = tol.u_sum * dyd.abs().sum(red) + 1e-6;
@@ -123,7 +130,7 @@ void check_case(const Case& c, const Options& o) {
       detail += std::string(what) + " " + (std::isfinite(r) ? c10::str(std::round(r * 1000) / 1000) : "NaN-mismatch") + " ";
       ok = ok && r <= 1.0;
     };
-    if (y.scalar_type() != c.x.scalar_type()) {
+    if (y.scalar_type() != out) {
       ok = false;
       detail += std::string("output dtype ") + dtype_name(y.scalar_type()) + " ";
     }
@@ -134,8 +141,17 @@ void check_case(const Case& c, const Options& o) {
     one("db", b.grad(), db_ref, db_bound);
     if (std::isfinite(da_ref.item<double>())) one("dalpha", a.grad(), da_ref.view({1}), da_bound.view({1}));
     // The ATen path returns the same dtype.
-    Tensor y_aten = dyt::dyt_aten(c.x.detach(), a.detach(), c.w, c.b, c.channels_first);
+    Tensor y_aten = dyt::dyt_aten(c.x.detach(), a.detach(), c.w, c.b, c.channels_first, out);
     if (y_aten.scalar_type() != y.scalar_type()) ok = false, detail += "aten dtype differs ";
+    if (mixed) {  // the fp32 kernels' y rounded once, and their dx from dy widened: the same bits
+      Tensor x2 = c.x.detach().requires_grad_(c.x_grad);
+      Tensor y32 = dyt::dyt_fused(x2, a.detach(), c.w, c.b, c.channels_first);
+      if (!torch::equal(y32.to(out), y)) ok = false, detail += "y differs from the fp32 output rounded ";
+      if (c.x_grad) {
+        y32.backward(c.dy.to(y32.scalar_type()));
+        if (!torch::equal(x2.grad(), x.grad())) ok = false, detail += "dx differs from the fp32 kernels' ";
+      }
+    }
     report(name, ok, "(error / bound) " + detail);
   } catch (const std::exception& e) {
     report(name, false, std::string("threw: ") + e.what());
@@ -158,6 +174,23 @@ void correctness(const Options& o) {
   std::vector<torch::ScalarType> dtypes = {torch::kFloat, torch::kBFloat16};
   if (o.device.is_cuda()) dtypes.push_back(torch::kHalf);
   auto fopt = torch::TensorOptions().device(o.device);
+  // fp32 x with a bf16 / fp16 y and dy (a norm feeding a Linear under autocast): the CUDA mixed
+  // kernels on rows with C % 4 == 0 and aligned pointers, the fp32 kernels and a cast elsewhere.
+  for (auto out : {torch::kBFloat16, torch::kHalf}) {
+    torch::manual_seed(1);
+    auto mixed = [&](const std::string& n, Tensor x, std::vector<int64_t> dy_shape, bool cf, bool x_grad = true) {
+      const int64_t C = x.size(cf ? 1 : -1);
+      Case c{n, x, rnd(dy_shape, o, out), 1 + 0.5 * torch::randn({C}, fopt), torch::randn({C}, fopt), 0.5, cf, x_grad,
+             out};
+      check_case(c, o);
+    };
+    const int64_t R = o.quick ? 1031 : 50432;
+    mixed("mixed rows " + std::to_string(R) + "x768", rnd({R, 768}, o, torch::kFloat, 2.0), {R, 768}, false);
+    mixed("mixed rows 300x768 x without grad", rnd({300, 768}, o, torch::kFloat, 2.0), {300, 768}, false, false);
+    mixed("mixed rows 37x7 (C % 4 != 0: fp32 and a cast)", rnd({37, 7}, o, torch::kFloat, 2.0), {37, 7}, false);
+    mixed("mixed rows 33x64 misaligned x", misaligned({33, 64}, o, torch::kFloat, 2.0), {33, 64}, false);
+    mixed("mixed planes 4x6x8x8 (channels-first: a cast)", rnd({4, 6, 8, 8}, o, torch::kFloat, 2.0), {4, 6, 8, 8}, true);
+  }
   for (auto dt : dtypes) {
     torch::manual_seed(0);
     auto rows = [&](const std::string& n, int64_t R, int64_t C, double alpha = 0.5) {

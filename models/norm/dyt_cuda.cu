@@ -88,9 +88,10 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, int64
 }
 
 // Channels-last forward. Thread g owns column pack j = g % cpr of rows g / cpr, g / cpr + R, ...
-// (R = rows_per_pass; the grid has exactly cpr * R threads, rounded up to whole blocks).
-template <class T, int VEC>
-__global__ void forward_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t cpr,
+// (R = rows_per_pass; the grid has exactly cpr * R threads, rounded up to whole blocks). y is
+// stored as TO: T itself, or a 16-bit type under an fp32 x (forward_mixed); the tanh is x's.
+template <class T, class TO, int VEC>
+__global__ void forward_rows_kernel(const T* __restrict__ x, TO* __restrict__ y, int64_t rows, int64_t cpr,
                                     int64_t rows_per_pass, const float* __restrict__ alpha,
                                     const float* __restrict__ w, const float* __restrict__ b) {
   const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -102,26 +103,27 @@ __global__ void forward_rows_kernel(const T* __restrict__ x, T* __restrict__ y, 
 #pragma unroll
   for (int k = 0; k < VEC; ++k) wv[k] = __ldg(w + j * VEC + k), bv[k] = __ldg(b + j * VEC + k);
   using P = Pack<T, VEC>;
+  using PO = Pack<TO, VEC>;
   const P* xp = reinterpret_cast<const P*>(x);
-  P* yp = reinterpret_cast<P*>(y);
+  PO* yp = reinterpret_cast<PO*>(y);
   int64_t r = g / cpr;
   for (; r + R < rows; r += 2 * R) {
     const P in0 = xp[r * cpr + j];
     const P in1 = xp[(r + R) * cpr + j];
-    P o0, o1;
+    PO o0, o1;
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      o0.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
-      o1.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in1.v[k])) + bv[k]);
+      o0.v[k] = from_f<TO>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
+      o1.v[k] = from_f<TO>(wv[k] * tanh_t<T>(a * to_f(in1.v[k])) + bv[k]);
     }
     yp[r * cpr + j] = o0;
     yp[(r + R) * cpr + j] = o1;
   }
   if (r < rows) {
     const P in0 = xp[r * cpr + j];
-    P o0;
+    PO o0;
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) o0.v[k] = from_f<T>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
+    for (int k = 0; k < VEC; ++k) o0.v[k] = from_f<TO>(wv[k] * tanh_t<T>(a * to_f(in0.v[k])) + bv[k]);
     yp[r * cpr + j] = o0;
   }
 }
@@ -148,8 +150,9 @@ __device__ float block_sum(float v, float* smem /* >= 32 floats */) {
 }
 
 // ---- backward, channels-last --------------------------------------------------------------------
-template <class T, int VEC>
-__global__ void backward_rows_kernel(const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ dx,
+// dy is read as TG: T itself, or a 16-bit type under an fp32 x (backward_mixed); dx is T.
+template <class T, class TG, int VEC>
+__global__ void backward_rows_kernel(const T* __restrict__ x, const TG* __restrict__ dy, T* __restrict__ dx,
                                      int64_t rows, int64_t C, const float* __restrict__ alpha,
                                      const float* __restrict__ w, int64_t rows_per_group,
                                      float* __restrict__ part_w, float* __restrict__ part_b,
@@ -169,11 +172,12 @@ __global__ void backward_rows_kernel(const T* __restrict__ x, const T* __restric
   if (active) {
     // VEC divides C whenever VEC > 1 (see backward_t), so pack p of row r is r * cpr + jp.
     using P = Pack<T, VEC>;
+    using PG = Pack<TG, VEC>;
     const int64_t cpr = C / VEC, jp = c0 / VEC;
     const P* xp = reinterpret_cast<const P*>(x);
-    const P* gp = reinterpret_cast<const P*>(dy);
+    const PG* gp = reinterpret_cast<const PG*>(dy);
     P* dxp = reinterpret_cast<P*>(dx);
-    auto step = [&](const P& xv, const P& gv, P& out) {
+    auto step = [&](const P& xv, const PG& gv, P& out) {
 #pragma unroll
       for (int k = 0; k < VEC; ++k) {
         const float xf = to_f(xv.v[k]), g = to_f(gv.v[k]);
@@ -188,7 +192,8 @@ __global__ void backward_rows_kernel(const T* __restrict__ x, const T* __restric
     int64_t r = r_begin + ty;
     for (; r + kTY < r_end; r += 2 * kTY) {  // two rows per iteration: four loads in flight
       const int64_t p0 = r * cpr + jp, p1 = (r + kTY) * cpr + jp;
-      const P x0 = xp[p0], g0 = gp[p0], x1 = xp[p1], g1 = gp[p1];
+      const P x0 = xp[p0], x1 = xp[p1];
+      const PG g0 = gp[p0], g1 = gp[p1];
       P o0, o1;
       step(x0, g0, o0);
       step(x1, g1, o1);
@@ -308,12 +313,12 @@ int blocks_per_sm(K kernel, int threads) {
   return std::max(n, 1);
 }
 
-template <class T, int VEC> int rows_backward_occupancy() {
-  static const int n = blocks_per_sm(backward_rows_kernel<T, VEC>, kTX * kTY);
+template <class T, class TG, int VEC> int rows_backward_occupancy() {
+  static const int n = blocks_per_sm(backward_rows_kernel<T, TG, VEC>, kTX * kTY);
   return n;
 }
-template <class T, int VEC> int rows_forward_occupancy() {
-  static const int n = blocks_per_sm(forward_rows_kernel<T, VEC>, kThreads);
+template <class T, class TO, int VEC> int rows_forward_occupancy() {
+  static const int n = blocks_per_sm(forward_rows_kernel<T, TO, VEC>, kThreads);
   return n;
 }
 
@@ -322,12 +327,12 @@ struct RowsPlan {
 };
 // One wave of resident blocks: as many row groups as fill every SM at the achieved occupancy,
 // each group at least 2 x kTY rows (so the unrolled loop runs), few partial rows to add up.
-template <class T, int VEC>
+template <class T, class TG, int VEC>
 RowsPlan rows_plan(const Shape& s) {
   const int64_t rows = s.outer, C = s.channels;
   RowsPlan p;
   p.tiles = (C + kTX * VEC - 1) / (kTX * VEC);
-  const int64_t target = static_cast<int64_t>(rows_backward_occupancy<T, VEC>()) * sm_count();
+  const int64_t target = static_cast<int64_t>(rows_backward_occupancy<T, TG, VEC>()) * sm_count();
   int64_t groups = std::max<int64_t>(1, target / p.tiles);
   groups = std::min(groups, std::max<int64_t>(1, rows / (2 * kTY)));
   p.rows_per_group = (rows + groups - 1) / groups;
@@ -351,7 +356,7 @@ template <class T>
 int64_t workspace_floats_t(const Shape& s) {
   if (s.inner == 1) {
     int64_t most = 0;  // the pack width (1 or V, known only with the pointers) changes the split
-    for (const RowsPlan& p : {rows_plan<T, 1>(s), rows_plan<T, pack_of<T>()>(s)})
+    for (const RowsPlan& p : {rows_plan<T, T, 1>(s), rows_plan<T, T, pack_of<T>()>(s)})
       most = std::max(most, 2 * p.groups * s.channels + p.groups * p.tiles);
     return most;
   }
@@ -367,6 +372,17 @@ void launch_finalize(const float* part_w, const float* part_b, int64_t groups, i
   check(cudaGetLastError(), "finalize launch");
 }
 
+template <class T, class TO, int V>
+void forward_rows_t(const T* x, TO* y, const Shape& s, const float* alpha, const float* w, const float* b,
+                    cudaStream_t st) {
+  const int64_t cpr = s.channels / V;
+  const int64_t target = static_cast<int64_t>(rows_forward_occupancy<T, TO, V>()) * sm_count() * kThreads;
+  const int64_t R = std::max<int64_t>(1, std::min<int64_t>(s.outer, target / cpr));
+  const int64_t blocks = (cpr * R + kThreads - 1) / kThreads;
+  forward_rows_kernel<T, TO, V><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(x, y, s.outer, cpr, R, alpha, w, b);
+  check(cudaGetLastError(), "forward launch");
+}
+
 template <class T>
 void forward_t(const T* x, T* y, const Shape& s, const float* alpha, const float* w, const float* b,
                cudaStream_t st) {
@@ -375,12 +391,7 @@ void forward_t(const T* x, T* y, const Shape& s, const float* alpha, const float
   const bool cf = s.inner > 1;
   const bool vec = aligned16(x) && aligned16(y) && (cf ? s.inner % V == 0 : s.channels % V == 0);
   if (vec && !cf) {
-    const int64_t cpr = s.channels / V;
-    const int64_t target = static_cast<int64_t>(rows_forward_occupancy<T, V>()) * sm_count() * kThreads;
-    const int64_t R = std::max<int64_t>(1, std::min<int64_t>(s.outer, target / cpr));
-    const int64_t blocks = (cpr * R + kThreads - 1) / kThreads;
-    forward_rows_kernel<T, V><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(x, y, s.outer, cpr, R, alpha, w, b);
-    check(cudaGetLastError(), "forward launch");
+    forward_rows_t<T, T, V>(x, y, s, alpha, w, b, st);
     return;
   }
   const int64_t packs = vec ? n / V : n;
@@ -391,16 +402,16 @@ void forward_t(const T* x, T* y, const Shape& s, const float* alpha, const float
   check(cudaGetLastError(), "forward launch");
 }
 
-template <class T, int VEC>
-void backward_rows_t(const T* x, const T* dy, T* dx, const Shape& s, const float* alpha, const float* w, float* dw,
+template <class T, class TG, int VEC>
+void backward_rows_t(const T* x, const TG* dy, T* dx, const Shape& s, const float* alpha, const float* w, float* dw,
                      float* db, float* dalpha, float* ws, cudaStream_t st) {
-  RowsPlan p = rows_plan<T, VEC>(s);
+  RowsPlan p = rows_plan<T, TG, VEC>(s);
   float* part_w = ws;
   float* part_b = part_w + p.groups * s.channels;
   float* part_a = part_b + p.groups * s.channels;
   dim3 grid(static_cast<unsigned>(p.tiles), static_cast<unsigned>(p.groups)), block(kTX, kTY);
-  backward_rows_kernel<T, VEC><<<grid, block, 0, st>>>(x, dy, dx, s.outer, s.channels, alpha, w, p.rows_per_group,
-                                                      part_w, part_b, part_a);
+  backward_rows_kernel<T, TG, VEC><<<grid, block, 0, st>>>(x, dy, dx, s.outer, s.channels, alpha, w,
+                                                          p.rows_per_group, part_w, part_b, part_a);
   check(cudaGetLastError(), "backward launch");
   launch_finalize(part_w, part_b, p.groups, s.channels, part_a, p.groups * p.tiles, dw, db, dalpha, st);
 }
@@ -429,8 +440,8 @@ void backward_t(const T* x, const T* dy, T* dx, const Shape& s, const float* alp
     if (vec) backward_planes_t<T, V>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
     else backward_planes_t<T, 1>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
   } else {
-    if (vec) backward_rows_t<T, V>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
-    else backward_rows_t<T, 1>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
+    if (vec) backward_rows_t<T, T, V>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
+    else backward_rows_t<T, T, 1>(x, dy, dx, s, alpha, w, dw, db, dalpha, ws, st);
   }
 }
 
@@ -472,6 +483,43 @@ void backward(const void* x, const void* dy, void* dx, DType dt, const Shape& s,
       return backward_t(static_cast<const __half*>(x), static_cast<const __half*>(dy), static_cast<__half*>(dx), s,
                         alpha, w, dw, db, dalpha, ws, st);
   }
+}
+
+// ---- fp32 x with a 16-bit y / dy -------------------------------------------------------------------
+bool mixed_supported(const Shape& s, const void* x, const void* y_or_dy, const void* dx) {
+  constexpr int V = pack_of<float>();  // 4 fp32 in 16 bytes; the 16-bit side moves 8
+  auto aligned8 = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 7u) == 0; };
+  return s.inner == 1 && s.channels % V == 0 && aligned16(x) && aligned16(dx) && y_or_dy && aligned8(y_or_dy);
+}
+
+void forward_mixed(const float* x, void* y, DType y_dt, const Shape& s, const float* alpha, const float* w,
+                   const float* b, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  constexpr int V = pack_of<float>();
+  if (y_dt == DType::bf16) forward_rows_t<float, __nv_bfloat16, V>(x, static_cast<__nv_bfloat16*>(y), s, alpha, w, b, st);
+  else if (y_dt == DType::f16) forward_rows_t<float, __half, V>(x, static_cast<__half*>(y), s, alpha, w, b, st);
+  else forward_rows_t<float, float, V>(x, static_cast<float*>(y), s, alpha, w, b, st);
+}
+
+int64_t backward_mixed_workspace_bytes(const Shape& s, DType dy_dt) {
+  constexpr int V = pack_of<float>();
+  const RowsPlan p = dy_dt == DType::bf16 ? rows_plan<float, __nv_bfloat16, V>(s)
+                     : dy_dt == DType::f16 ? rows_plan<float, __half, V>(s)
+                                           : rows_plan<float, float, V>(s);
+  return (2 * p.groups * s.channels + p.groups * p.tiles) * static_cast<int64_t>(sizeof(float));
+}
+
+void backward_mixed(const float* x, const void* dy, DType dy_dt, float* dx, const Shape& s, const float* alpha,
+                    const float* w, float* dw, float* db, float* dalpha, void* workspace, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  auto ws = static_cast<float*>(workspace);
+  constexpr int V = pack_of<float>();
+  if (dy_dt == DType::bf16)
+    backward_rows_t<float, __nv_bfloat16, V>(x, static_cast<const __nv_bfloat16*>(dy), dx, s, alpha, w, dw, db, dalpha,
+                                             ws, st);
+  else if (dy_dt == DType::f16)
+    backward_rows_t<float, __half, V>(x, static_cast<const __half*>(dy), dx, s, alpha, w, dw, db, dalpha, ws, st);
+  else backward_rows_t<float, float, V>(x, static_cast<const float*>(dy), dx, s, alpha, w, dw, db, dalpha, ws, st);
 }
 
 }  // namespace dyt::cuda

@@ -29,4 +29,16 @@ void forward(const void* x, void* y, DType dt, const Shape& shape, const float* 
 void backward(const void* x, const void* dy, void* dx, DType dt, const Shape& shape, const float* alpha,
               const float* w, float* dw, float* db, float* dalpha, void* workspace, void* stream);
 
+// fp32 x with y (forward) or dy (backward) stored as `io_dt` (bf16 or fp16): a norm whose output
+// feeds a Linear under autocast writes, and its backward reads, autocast's dtype directly, which
+// saves the cast kernels on either side (the values are those of the fp32 kernels, rounded once).
+// Channels-last and vectorised only: call mixed_supported() first (C % 4 == 0, x and dx 16-byte
+// and y / dy 8-byte aligned; dx may be null).
+bool mixed_supported(const Shape& shape, const void* x, const void* y_or_dy, const void* dx);
+void forward_mixed(const float* x, void* y, DType io_dt, const Shape& shape, const float* alpha, const float* w,
+                   const float* b, void* stream);
+int64_t backward_mixed_workspace_bytes(const Shape& shape, DType io_dt);
+void backward_mixed(const float* x, const void* dy, DType io_dt, float* dx, const Shape& shape, const float* alpha,
+                    const float* w, float* dw, float* db, float* dalpha, void* workspace, void* stream);
+
 }  // namespace dyt::cuda

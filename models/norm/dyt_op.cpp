@@ -173,21 +173,67 @@ std::vector<Tensor> backward_cuda(const Tensor& x, const Tensor& dy, const Tenso
                  da.data_ptr<float>(), ws.data_ptr(), current_stream(x));
   return {dx, da, dw, db};
 }
+
+// fp32 x, y in a 16-bit type (see cuda::forward_mixed); undefined where the layout does not allow it.
+Tensor forward_cuda_mixed(const Tensor& x, const Tensor& alpha, const Tensor& w, const Tensor& b,
+                          torch::ScalarType out) {
+  if (x.scalar_type() != torch::kFloat || (out != torch::kBFloat16 && out != torch::kHalf)) return {};
+  c10::cuda::CUDAGuard guard(x.device());
+  Tensor y = torch::empty(x.sizes(), x.options().dtype(out));
+  const cuda::Shape s = cuda_shape(layout_of(x, false));
+  if (x.numel() == 0) return y;
+  if (!cuda::mixed_supported(s, x.data_ptr(), y.data_ptr(), nullptr)) return {};
+  cuda::forward_mixed(x.data_ptr<float>(), y.data_ptr(), cuda_dtype(y), s, alpha.data_ptr<float>(), w.data_ptr<float>(),
+                      b.data_ptr<float>(), current_stream(x));
+  return y;
+}
+
+// fp32 x, dy in a 16-bit type, fp32 dx; empty where the layout does not allow it.
+std::vector<Tensor> backward_cuda_mixed(const Tensor& x, const Tensor& dy, const Tensor& alpha, const Tensor& w,
+                                        bool need_dx) {
+  if (x.scalar_type() != torch::kFloat || (dy.scalar_type() != torch::kBFloat16 && dy.scalar_type() != torch::kHalf) ||
+      x.numel() == 0)
+    return {};
+  c10::cuda::CUDAGuard guard(x.device());
+  const Layout l = layout_of(x, false);
+  const cuda::Shape s = cuda_shape(l);
+  Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
+  if (!cuda::mixed_supported(s, x.data_ptr(), dy.data_ptr(), need_dx ? dx.data_ptr() : nullptr)) return {};
+  auto fopts = x.options().dtype(torch::kFloat);
+  Tensor dw = torch::empty({l.channels}, fopts), db = torch::empty({l.channels}, fopts), da = torch::empty({1}, fopts);
+  Tensor ws = torch::empty({cuda::backward_mixed_workspace_bytes(s, cuda_dtype(dy))}, x.options().dtype(torch::kByte));
+  cuda::backward_mixed(x.data_ptr<float>(), dy.data_ptr(), cuda_dtype(dy), need_dx ? dx.data_ptr<float>() : nullptr, s,
+                       alpha.data_ptr<float>(), w.data_ptr<float>(), dw.data_ptr<float>(), db.data_ptr<float>(),
+                       da.data_ptr<float>(), ws.data_ptr(), current_stream(x));
+  return {dx, da, dw, db};
+}
 #endif
 
 // ---- autograd -----------------------------------------------------------------------------------------
 class DyTFunction : public torch::autograd::Function<DyTFunction> {
  public:
+  // out_dtype: the output's dtype (a torch::ScalarType): x's own, or for an fp32 x a 16-bit one,
+  // written directly by the CUDA kernels where the layout allows it (see cuda::forward_mixed) and
+  // otherwise rounded from the fp32 result, which gives the same bits.
   static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& alpha, const Tensor& weight,
-                        const Tensor& bias, bool channels_first) {
+                        const Tensor& bias, bool channels_first, int64_t out_dtype) {
     Tensor x = x_in.contiguous();
     ctx->save_for_backward({x, alpha, weight});
     ctx->saved_data["cf"] = channels_first;
     ctx->saved_data["bias_dtype"] = static_cast<int64_t>(bias.scalar_type());
     Tensor w = param_f32(weight, x), b = param_f32(bias, x);
-    if (x.is_cpu()) return forward_cpu(x, alpha.item<float>(), w, b, channels_first);
+    const auto out = static_cast<torch::ScalarType>(out_dtype);
+    if (x.is_cpu()) {
+      Tensor y = forward_cpu(x, alpha.item<float>(), w, b, channels_first);
+      return out == y.scalar_type() ? y : y.to(out);
+    }
 #ifdef DYT_WITH_CUDA
-    return forward_cuda(x, param_f32(alpha, x), w, b, channels_first);
+    if (out != x.scalar_type() && !channels_first) {
+      Tensor y = forward_cuda_mixed(x, param_f32(alpha, x), w, b, out);
+      if (y.defined()) return y;
+    }
+    Tensor y = forward_cuda(x, param_f32(alpha, x), w, b, channels_first);
+    return out == y.scalar_type() ? y : y.to(out);
 #else
     TORCH_CHECK(false, "dyt fused: this build has no CUDA kernels");
 #endif
@@ -205,28 +251,49 @@ class DyTFunction : public torch::autograd::Function<DyTFunction> {
     const Tensor& weight = saved[2];
     const bool cf = ctx->saved_data["cf"].toBool();
     const auto bias_dtype = static_cast<torch::ScalarType>(ctx->saved_data["bias_dtype"].toInt());
-    Tensor dy = grads[0].to(x.scalar_type()).contiguous();
     Tensor w = param_f32(weight, x);
     const bool need_dx = ctx->needs_input_grad(0);
     std::vector<Tensor> g;
-    if (x.is_cpu()) {
-      g = backward_cpu(x, dy, alpha.item<float>(), w, cf, need_dx);
-    } else {
 #ifdef DYT_WITH_CUDA
-      g = backward_cuda(x, dy, param_f32(alpha, x), w, cf, need_dx);
-#else
-      TORCH_CHECK(false, "dyt fused: this build has no CUDA kernels");
+    if (!x.is_cpu() && !cf && grads[0].scalar_type() != x.scalar_type())  // dy in the 16-bit output dtype
+      g = backward_cuda_mixed(x, grads[0].contiguous(), param_f32(alpha, x), w, need_dx);
 #endif
+    if (g.empty()) {  // dy widened to x's dtype: exact, so the same values as the mixed kernels'
+      Tensor dy = grads[0].to(x.scalar_type()).contiguous();
+      if (x.is_cpu()) {
+        g = backward_cpu(x, dy, alpha.item<float>(), w, cf, need_dx);
+      } else {
+#ifdef DYT_WITH_CUDA
+        g = backward_cuda(x, dy, param_f32(alpha, x), w, cf, need_dx);
+#else
+        TORCH_CHECK(false, "dyt fused: this build has no CUDA kernels");
+#endif
+      }
     }
-    return {g[0], g[1].to(alpha.scalar_type()), g[2].to(weight.scalar_type()), g[3].to(bias_dtype), Tensor()};
+    return {g[0], g[1].to(alpha.scalar_type()), g[2].to(weight.scalar_type()), g[3].to(bias_dtype), Tensor(),
+            Tensor()};
   }
 };
 
 }  // namespace
 
-Tensor dyt_aten(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
+namespace {
+torch::ScalarType output_dtype(const Tensor& x, std::optional<torch::ScalarType> out_dtype) {
+  if (!out_dtype || *out_dtype == x.scalar_type()) return x.scalar_type();
+  TORCH_CHECK(x.scalar_type() == torch::kFloat && (*out_dtype == torch::kBFloat16 || *out_dtype == torch::kHalf),
+              "dyt: an output dtype other than the input's is for an fp32 input and a bf16 or fp16 output "
+              "(a norm feeding a Linear under autocast); got input ",
+              x.scalar_type(), ", output ", *out_dtype);
+  return *out_dtype;
+}
+}  // namespace
+
+Tensor dyt_aten(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first,
+                std::optional<torch::ScalarType> out_dtype) {
   // fp32 parameters promote a bf16/fp16 x to fp32 (as the paper's module returns); the result is
-  // rounded back to x's dtype once, as the fused kernels do, so both paths return the same dtype.
+  // rounded back to x's dtype (or out_dtype) once, as the fused kernels do, so both paths return
+  // the same dtype.
+  const torch::ScalarType out = output_dtype(x, out_dtype);
   Tensor t = torch::tanh(alpha * x);
   Tensor y;
   if (!channels_first) {
@@ -236,10 +303,11 @@ Tensor dyt_aten(const Tensor& x, const Tensor& alpha, const Tensor& weight, cons
     shape[0] = weight.size(0);
     y = t * weight.view(shape) + bias.view(shape);
   }
-  return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
+  return y.scalar_type() == out ? y : y.to(out);
 }
 
-Tensor dyt_fused(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first) {
+Tensor dyt_fused(const Tensor& x, const Tensor& alpha, const Tensor& weight, const Tensor& bias, bool channels_first,
+                 std::optional<torch::ScalarType> out_dtype) {
   std::string why;
   TORCH_CHECK(dyt_fused_available(x.device(), x.scalar_type(), &why), "dyt fused: ", why);
   TORCH_CHECK(alpha.numel() == 1, "dyt fused: alpha must be one scalar per layer (the paper's DyT), got ",
@@ -247,7 +315,8 @@ Tensor dyt_fused(const Tensor& x, const Tensor& alpha, const Tensor& weight, con
   const Layout l = layout_of(x, channels_first);
   TORCH_CHECK(weight.numel() == l.channels && bias.numel() == l.channels, "dyt fused: weight/bias have ",
               weight.numel(), "/", bias.numel(), " entries for ", l.channels, " channels");
-  return DyTFunction::apply(x, alpha, weight, bias, channels_first);
+  const torch::ScalarType out = output_dtype(x, out_dtype);
+  return DyTFunction::apply(x, alpha, weight, bias, channels_first, static_cast<int64_t>(out));
 }
 
 bool dyt_fused_available(const torch::Device& device, torch::ScalarType dtype, std::string* why) {

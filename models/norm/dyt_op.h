@@ -16,12 +16,18 @@
 
 namespace dyt {
 
+// out_dtype: the output's dtype; by default x's. An fp32 x may ask for bf16 or fp16 (a norm whose
+// output feeds a Linear under autocast): the result is the fp32 one rounded once, bit for bit,
+// which the fused CUDA kernels write directly (and whose gradient they read directly) for
+// channels-last inputs with C % 4 == 0, saving a cast kernel each way. Other combinations throw.
 torch::Tensor dyt_aten(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
-                       const torch::Tensor& bias, bool channels_first);
+                       const torch::Tensor& bias, bool channels_first,
+                       std::optional<torch::ScalarType> out_dtype = std::nullopt);
 
 // Differentiable in x, alpha, weight, bias. alpha has one element; weight and bias one per channel.
 torch::Tensor dyt_fused(const torch::Tensor& x, const torch::Tensor& alpha, const torch::Tensor& weight,
-                        const torch::Tensor& bias, bool channels_first);
+                        const torch::Tensor& bias, bool channels_first,
+                        std::optional<torch::ScalarType> out_dtype = std::nullopt);
 
 // Whether the fused op runs for tensors on `device` with `dtype`; if not, *why says why.
 bool dyt_fused_available(const torch::Device& device, torch::ScalarType dtype, std::string* why);
