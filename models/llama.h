@@ -22,10 +22,10 @@ class LlamaBlockImpl : public torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
-    auto qkv = wqkv(attention_norm->forward(x)).reshape({B, N, 3, heads_, D / heads_}).permute({2, 0, 3, 1, 4}).unbind(0);
+    auto qkv = split_qkv(wqkv(attention_norm->forward_to_linear(x)), heads_);
     torch::Tensor a = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], {}, 0.0, /*is_causal=*/true);
     torch::Tensor h = x + wo(a.transpose(1, 2).reshape({B, N, D}));
-    auto gu = w13(ffn_norm->forward(h)).chunk(2, -1);
+    auto gu = w13(ffn_norm->forward_to_linear(h)).chunk(2, -1);
     return h + w2(torch::silu(gu[0]) * gu[1]);
   }
   NormLayer attention_norm, ffn_norm;

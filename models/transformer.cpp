@@ -19,6 +19,43 @@ Tensor drop_path(const Tensor& x, double p, bool training) {
   return x * mask.div_(keep);
 }
 
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class SplitQkv : public torch::autograd::Function<SplitQkv> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& qkv, int64_t heads) {
+    TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * heads) == 0, "split_qkv: expected [B, N, 3 D] with ", heads,
+                " heads dividing D, got shape ", qkv.sizes());
+    const int64_t B = qkv.size(0), N = qkv.size(1), Dh = qkv.size(2) / (3 * heads);
+    ctx->saved_data["shape"] = std::vector<int64_t>{B, N, heads, Dh};
+    auto parts = qkv.reshape({B, N, 3, heads, Dh}).permute({2, 0, 3, 1, 4}).unbind(0);
+    return {parts[0], parts[1], parts[2]};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto shape = ctx->saved_data["shape"].toIntVector();
+    const int64_t B = shape[0], N = shape[1], H = shape[2], Dh = shape[3];
+    const Tensor* any = nullptr;
+    for (const Tensor& g : grads)
+      if (g.defined()) any = &g;
+    if (!any) return {Tensor(), Tensor()};
+    Tensor out = torch::empty({B, N, 3, H, Dh}, any->options().memory_format(torch::MemoryFormat::Contiguous));
+    for (int i = 0; i < 3; ++i) {
+      Tensor slot = out.select(2, i).transpose(1, 2);  // [B, H, N, Dh] view
+      if (grads[i].defined()) slot.copy_(grads[i]);
+      else slot.zero_();
+    }
+    return {out.view({B, N, 3 * H * Dh}), Tensor()};
+  }
+};
+}  // namespace
+
+std::array<Tensor, 3> split_qkv(const Tensor& qkv, int64_t heads) {
+  auto parts = SplitQkv::apply(qkv, heads);
+  return {parts[0], parts[1], parts[2]};
+}
+
 AttentionImpl::AttentionImpl(int64_t dim, int64_t h, bool qkv_bias) : heads(h) {
   TORCH_CHECK(dim % h == 0, "attention: heads (", h, ") must divide the width (", dim, ")");
   qkv = register_module("qkv", Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
@@ -27,8 +64,7 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t h, bool qkv_bias) : heads(h) {
 
 Tensor AttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mask) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
-  Tensor qkv_out = qkv(x).reshape({B, N, 3, heads, D / heads}).permute({2, 0, 3, 1, 4});
-  auto parts = qkv_out.unbind(0);
+  auto parts = split_qkv(qkv(x), heads);
   std::optional<Tensor> mask;
   if (key_padding_mask.defined())  // [B, 1, 1, N], true = attend
     mask = key_padding_mask.logical_not().view({B, 1, 1, N});
@@ -53,8 +89,9 @@ BlockImpl::BlockImpl(const BlockOptions& o, const NormFactory& norm) : opts(o) {
 Tensor BlockImpl::forward(const Tensor& x_in, const Tensor& key_padding_mask) {
   const bool train = is_training();
   if (opts.pre_norm) {
-    Tensor x = x_in + drop_path(attn->forward(norm1->forward(x_in), key_padding_mask), opts.drop_path, train);
-    return x + drop_path(mlp->forward(norm2->forward(x)), opts.drop_path, train);
+    Tensor x =
+        x_in + drop_path(attn->forward(norm1->forward_to_linear(x_in), key_padding_mask), opts.drop_path, train);
+    return x + drop_path(mlp->forward(norm2->forward_to_linear(x)), opts.drop_path, train);
   }
   Tensor x = norm1->forward(x_in + drop_path(attn->forward(x_in, key_padding_mask), opts.drop_path, train));
   return norm2->forward(x + drop_path(mlp->forward(x), opts.drop_path, train));

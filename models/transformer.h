@@ -23,6 +23,15 @@ TORCH_MODULE(Linear);
 // probability p during training and scales the kept ones by 1 / (1 - p).
 torch::Tensor drop_path(const torch::Tensor& x, double p, bool training);
 
+// q, k and v, each [B, heads, N, D / heads], as views of a qkv projection's output [B, N, 3 D]:
+// what timm's reshape, permute and unbind compute, with a backward that writes the three
+// gradients into one [B, N, 3, heads, D / heads] buffer, which is the projection's gradient as it
+// stands. Autograd's own backward of that chain is a stack of the three (CatArrayBatchedCopy on
+// CUDA) and then a permuted copy to make the reshape's gradient contiguous: two passes over
+// 3 B N D elements where this makes one (the stack alone took 6.0 ms of a 92 ms ViT-B/16 step
+// on an H200, results/reference/gpu_h200/). The gradients are the same values, bit for bit.
+std::array<torch::Tensor, 3> split_qkv(const torch::Tensor& qkv, int64_t heads);
+
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t dim, int64_t heads, bool qkv_bias);

@@ -169,3 +169,59 @@ TEST(SinCos, MatchesTheMaeFormula) {
     EXPECT_NEAR(t[6 + k].item<double>(), std::cos(h * om[k]), 1e-6);
   }
 }
+
+// split_qkv's one-buffer backward gives the projection the same gradient, bit for bit, as
+// autograd's own backward of reshape + permute + unbind (timm's split), in fp32 and bf16, with all
+// three parts used, and with one left out of the loss (an undefined gradient: zeros in its slot).
+TEST(Attention, SplitQkvGradientsEqualUnbindBitForBit) {
+  torch::manual_seed(3);
+  const int64_t B = 2, N = 5, H = 3, Dh = 4, D = H * Dh;
+  for (auto dtype : {torch::kFloat, torch::kBFloat16})
+    for (bool use_v : {true, false}) {
+      Tensor base = torch::randn({B, N, 3 * D}).to(dtype);
+      Tensor w = torch::randn({B, H, N, Dh}).to(dtype);
+      auto loss = [&](const Tensor& q, const Tensor& k, const Tensor& v) {
+        Tensor l = (q * w).sum() + (k * k).sum();
+        return use_v ? l + (v * w * w).sum() : l;
+      };
+      Tensor a = base.clone().requires_grad_(), b = base.clone().requires_grad_();
+      auto ours = split_qkv(a * 1, H);  // a non-leaf input, as the projection's output is
+      auto ref = (b * 1).reshape({B, N, 3, H, Dh}).permute({2, 0, 3, 1, 4}).unbind(0);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(ours[i].sizes(), ref[i].sizes());
+        EXPECT_TRUE(torch::equal(ours[i], ref[i])) << "part " << i;
+      }
+      loss(ours[0], ours[1], ours[2]).backward();
+      loss(ref[0], ref[1], ref[2]).backward();
+      EXPECT_TRUE(torch::equal(a.grad(), b.grad())) << c10::toString(dtype) << (use_v ? "" : ", v unused");
+      EXPECT_GT(a.grad().abs().sum().item<double>(), 0.0);
+    }
+  EXPECT_THROW(split_qkv(torch::randn({2, 5, 10}), 3), c10::Error);  // 10 is not 3 x heads x Dh
+}
+
+// The attention block through split_qkv: the same output and parameter gradients as the same
+// weights through timm's unbind, with and without a key-padding mask.
+TEST(Attention, MatchesTheUnbindFormulation) {
+  torch::manual_seed(4);
+  const int64_t B = 2, N = 6, D = 16, H = 4;
+  Attention attn(D, H, true);
+  Tensor x = torch::randn({B, N, D});
+  Tensor pad = torch::zeros({B, N}, torch::kBool);
+  pad[1][5] = true, pad[1][4] = true;
+  for (const Tensor& mask : {Tensor(), pad}) {
+    attn->zero_grad();
+    Tensor y = attn->forward(x, mask);
+    (y * y).sum().backward();
+    Tensor g_qkv = attn->qkv->weight.grad().clone(), g_proj = attn->proj->weight.grad().clone();
+    attn->zero_grad();
+    auto parts = attn->qkv->forward(x).reshape({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4}).unbind(0);
+    std::optional<Tensor> m;
+    if (mask.defined()) m = mask.logical_not().view({B, 1, 1, N});
+    Tensor o = at::scaled_dot_product_attention(parts[0], parts[1], parts[2], m);
+    Tensor y_ref = attn->proj->forward(o.transpose(1, 2).reshape({B, N, D}));
+    (y_ref * y_ref).sum().backward();
+    EXPECT_TRUE(torch::equal(y, y_ref));
+    EXPECT_TRUE(torch::equal(g_qkv, attn->qkv->weight.grad()));
+    EXPECT_TRUE(torch::equal(g_proj, attn->proj->weight.grad()));
+  }
+}

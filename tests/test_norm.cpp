@@ -10,6 +10,7 @@
 #include "models/norm/dyt_cpu.h"
 #include "models/norm/dyt_op.h"
 #include "models/norm/norm.h"
+#include "runner/train/components.h"
 
 using namespace dyt;
 using torch::Tensor;
@@ -475,5 +476,51 @@ TEST(FusedDyT, CudaMatchesAten) {
     expect_close(run_dyt(true, xc.to(dtype), dyc.to(dtype), 0.7, wc, bc, true),
                  run_dyt(false, xc.to(dtype).to(torch::kDouble), dyc.to(dtype).to(torch::kDouble), 0.7, wc.to(torch::kDouble), bc.to(torch::kDouble), true),
                  dtype == torch::kFloat ? 1e-5 : 1e-2, "cuda NCHW");
+  }
+}
+
+// A DyT layer feeding a Linear under autocast (forward_to_linear, the pre-norm blocks' norm1 and
+// norm2) returns autocast's dtype: the fp32 output rounded once, bit for bit, with the gradients
+// of that explicit cast, for both implementations; without autocast it is forward(x). dyt_fused
+// refuses any other change of dtype.
+TEST(FusedDyT, OutputForALinearUnderAutocastIsTheCastOfTheFp32Output) {
+  torch::manual_seed(21);
+  for (const char* impl : {"fused", "aten"}) {
+    auto layer = make("dyt", 24, [&](NormOptions& o) { o.impl = impl; });
+    randomise(*layer);
+    Tensor x = 3 * torch::randn({5, 7, 24}), r = torch::randn({5, 7, 24}).to(torch::kBFloat16);
+    // Reference: forward in fp32, then the cast a Linear under autocast would make.
+    layer->zero_grad();
+    Tensor x1 = x.clone().requires_grad_();
+    Tensor y_ref = layer->forward(x1).to(torch::kBFloat16);
+    (y_ref.to(torch::kFloat) * r.to(torch::kFloat)).sum().backward();
+    std::vector<Tensor> g_ref{x1.grad()};
+    for (auto& p : layer->parameters()) g_ref.push_back(p.grad().clone());
+    // forward_to_linear under CPU autocast (bf16).
+    layer->zero_grad();
+    Tensor x2 = x.clone().requires_grad_();
+    Tensor y;
+    {
+      AutocastGuard ac(true, torch::kCPU, torch::kBFloat16);
+      y = layer->forward_to_linear(x2);
+      EXPECT_EQ(layer->forward(x).scalar_type(), torch::kFloat) << impl << ": forward keeps fp32";
+    }
+    ASSERT_EQ(y.scalar_type(), torch::kBFloat16) << impl;
+    EXPECT_TRUE(torch::equal(y, y_ref)) << impl;
+    (y.to(torch::kFloat) * r.to(torch::kFloat)).sum().backward();
+    std::vector<Tensor> g{x2.grad()};
+    for (auto& p : layer->parameters()) g.push_back(p.grad().clone());
+    for (size_t i = 0; i < g.size(); ++i) EXPECT_TRUE(torch::equal(g[i], g_ref[i])) << impl << " gradient " << i;
+    // Without autocast: forward itself.
+    EXPECT_EQ(layer->forward_to_linear(x).scalar_type(), torch::kFloat) << impl;
+    EXPECT_TRUE(torch::equal(layer->forward_to_linear(x), layer->forward(x))) << impl;
+  }
+  Tensor a = torch::full({1}, 0.5), w = torch::ones({8}), b = torch::zeros({8});
+  EXPECT_EQ(dyt_fused(torch::randn({3, 8}), a, w, b, false, torch::kHalf).scalar_type(), torch::kHalf);
+  try {
+    dyt_fused(torch::randn({3, 8}).to(torch::kBFloat16), a, w, b, false, torch::kFloat);
+    FAIL() << "bf16 -> fp32 is not an output dtype the op offers";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fp32 input and a bf16 or fp16 output"), std::string::npos) << e.what();
   }
 }

@@ -1,6 +1,8 @@
 // The norm registry and layers: LayerNorm, RMSNorm, the DyT family, Derf, DyISRU (models/norm/norm.h).
 #include "models/norm/norm.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "models/norm/dyt_op.h"
@@ -119,6 +121,16 @@ class DyTLayer : public ElementwiseLayer {
     if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_);
     if (squash_ == "tanh") return dyt_aten(x, alpha, weight, bias, cf_);
     return affine(normalize_only(x), x);
+  }
+  Tensor forward_to_linear(const Tensor& x) override {
+    const auto dev = x.device().type();
+    if (squash_ != "tanh" || x.scalar_type() != torch::kFloat || !at::autocast::is_autocast_enabled(dev))
+      return forward(x);
+    const auto out = at::autocast::get_autocast_dtype(dev);
+    if (out != torch::kBFloat16 && out != torch::kHalf) return forward(x);
+    notify(x);
+    if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_, out);
+    return dyt_aten(x, alpha, weight, bias, cf_, out);
   }
   Tensor normalize_only(const Tensor& x) override {
     Tensor z = alpha * x;

@@ -43,6 +43,11 @@ struct NormOptions {
 class NormLayerImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The output where a Linear consumes it (the pre-norm blocks' norm1 and norm2). Under autocast a
+  // layer that can write autocast's dtype itself returns it in that dtype: the bits the Linear's
+  // own cast would make, without that cast's pass over memory forward and backward (fused DyT on
+  // CUDA; see dyt_fused's out_dtype). Every other layer returns forward(x).
+  virtual torch::Tensor forward_to_linear(const torch::Tensor& x) { return forward(x); }
   virtual std::string describe() const = 0;
   using CaptureFn = std::function<void(const torch::Tensor& input, const torch::Tensor& normalized)>;
   CaptureFn capture;
