@@ -40,7 +40,7 @@ class SplitQkv : public torch::autograd::Function<SplitQkv> {
     for (const Tensor& g : grads)
       if (g.defined()) any = &g;
     if (!any) return {Tensor(), Tensor()};
-    Tensor out = torch::empty({B, N, 3, H, Dh}, any->options().memory_format(torch::MemoryFormat::Contiguous));
+    Tensor out = torch::empty({B, N, 3, H, Dh}, any->options());
     for (int i = 0; i < 3; ++i) {
       Tensor slot = out.select(2, i).transpose(1, 2);  // [B, H, N, Dh] view
       if (grads[i].defined()) slot.copy_(grads[i]);

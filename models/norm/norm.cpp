@@ -116,21 +116,13 @@ class DyTLayer : public ElementwiseLayer {
     alpha = make_alpha(*this, o);
     register_affine();
   }
-  Tensor forward(const Tensor& x) override {
-    notify(x);
-    if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_);
-    if (squash_ == "tanh") return dyt_aten(x, alpha, weight, bias, cf_);
-    return affine(normalize_only(x), x);
-  }
+  Tensor forward(const Tensor& x) override { return run(x, std::nullopt); }
   Tensor forward_to_linear(const Tensor& x) override {
     const auto dev = x.device().type();
     if (squash_ != "tanh" || x.scalar_type() != torch::kFloat || !at::autocast::is_autocast_enabled(dev))
       return forward(x);
     const auto out = at::autocast::get_autocast_dtype(dev);
-    if (out != torch::kBFloat16 && out != torch::kHalf) return forward(x);
-    notify(x);
-    if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_, out);
-    return dyt_aten(x, alpha, weight, bias, cf_, out);
+    return out == torch::kBFloat16 || out == torch::kHalf ? run(x, out) : forward(x);
   }
   Tensor normalize_only(const Tensor& x) override {
     Tensor z = alpha * x;
@@ -147,6 +139,13 @@ class DyTLayer : public ElementwiseLayer {
   Tensor alpha;
 
  private:
+  // out: the output dtype for tanh (dyt_fused / dyt_aten's out_dtype); unset, x's.
+  Tensor run(const Tensor& x, std::optional<torch::ScalarType> out) {
+    notify(x);
+    if (use_fused(x)) return dyt_fused(x, alpha, weight, bias, cf_, out);
+    if (squash_ == "tanh") return dyt_aten(x, alpha, weight, bias, cf_, out);
+    return affine(normalize_only(x), x);
+  }
   bool use_fused(const Tensor& x) const {
     if (squash_ != "tanh" || impl_ == "aten") return false;
     std::string why;
