@@ -6,8 +6,8 @@
 // Every case runs the fused op forward and backward and compares with the formula evaluated in
 // fp64 on the same (rounded) inputs. Tolerances are bounds derived from the arithmetic, not
 // fitted: with u_out the output rounding (2^-24 fp32, 2^-9 bf16, 2^-12 fp16 relative) and u_t
-// the tanh error (CUDA: tanhf for fp32 ~2 ulp, tanh.approx.f32 2^-10.9 for 16-bit; CPU: 5e-7 for fp32
-// and 1.2e-4 for bf16 tensors, the bounds tests/test_norm.cpp holds its two approximations to),
+// the tanh error (CUDA: tanhf for fp32 ~2 ulp, tanh.approx.f32 2^-10.9 for 16-bit; CPU: 2e-6 for fp32
+// and 1e-4 for bf16 tensors, the bounds tests/test_norm.cpp holds its two approximations to),
 //   |y - y*|   <= 2 u_out |y*| + u_t |w t| + 1e-6
 //   |dx - dx*| <= 2 u_out |dx*| + 2 u_t |dy w alpha| + 1e-6
 //   |dw - dw*| <= (u_t + u_sum) sum|dy t|,  |db - db*| <= u_sum sum|dy|,
@@ -53,8 +53,8 @@ struct Tol {
   double u_out, u_t, u_sum;
 };
 Tol tolerances(torch::ScalarType dt, const torch::Device& dev) {
-  const double u_t32 = dev.is_cuda() ? 2.4e-7 : 5e-7;
-  if (dt == torch::kBFloat16) return {std::ldexp(1.0, -9), dev.is_cuda() ? std::ldexp(1.0, -10.9) * 1.05 : 1.2e-4, 1e-5};
+  const double u_t32 = dev.is_cuda() ? 2.4e-7 : 2e-6;
+  if (dt == torch::kBFloat16) return {std::ldexp(1.0, -9), dev.is_cuda() ? std::ldexp(1.0, -10.9) * 1.05 : 1e-4, 1e-5};
   if (dt == torch::kHalf) return {std::ldexp(1.0, -12), std::ldexp(1.0, -10.9) * 1.05, 1e-5};
   return {std::ldexp(1.0, -24), u_t32, 1e-5};
 }

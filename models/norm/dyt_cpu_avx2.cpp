@@ -34,18 +34,35 @@ struct Avx2 {
   static void stream(float* p, reg v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
   static void stream_bf16(uint16_t* p, reg v) { _mm_stream_si128(reinterpret_cast<__m128i*>(p), to_bf16(v)); }
   static void sfence() { _mm_sfence(); }
-  // 16 bf16 -> two fp32 vectors: lo = elements 0-3, 8-11; hi = 4-7, 12-15 (unpack within lanes).
+  // 16 bf16 -> two fp32 vectors: lo = the even elements, hi = the odd ones (each 32-bit word of
+  // the load holds an even element in its low half and the next odd one in its high half).
+  static constexpr int pair_source(int j) { return j < 8 ? 2 * j : 2 * (j - 8) + 1; }
   static void load_bf16_pair(const uint16_t* p, reg& lo, reg& hi) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), z = _mm256_setzero_si256();
-    lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v));
-    hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v));
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
   }
-  // The inverse of load_bf16_pair's order: the in-lane pack puts 0-3 beside 4-7 and 8-11 beside 12-15.
+  // The inverse, rounding to nearest even on 16-bit lanes: pt = both vectors' high halves in
+  // memory order (the truncated bf16), lw = their low halves beside them; round up where
+  // lw + (pt & 1) > 0x8000 (unsigned; the saturating add keeps 0xffff + 1 above it), i.e. where
+  // the 32-bit sum u + 0x7fff + lsb carries, as round_bf16 decides it; a carry out of pt wraps
+  // as the 32-bit add's does. 9 instructions per 16 elements where unpacks and round_bf16 took
+  // 11 (with the degree-2 monic fit, the bf16 forward took a median 0.90-0.93x the time of the
+  // earlier kernels on Zen 1 at the two larger shapes, 6 rounds: results/reference/bench/2026-12-02-zen1b/).
+  static __m256i pack_pair(reg lo, reg hi) {
+    const __m256i u0 = _mm256_castps_si256(lo), u1 = _mm256_castps_si256(hi);
+    const __m256i pt = _mm256_blend_epi16(_mm256_srli_epi32(u0, 16), u1, 0xAA);
+    const __m256i lw = _mm256_blend_epi16(u0, _mm256_slli_epi32(u1, 16), 0xAA);
+    const __m256i t = _mm256_adds_epu16(lw, _mm256_and_si256(pt, _mm256_set1_epi16(1)));
+    const __m256i up = _mm256_cmpgt_epi16(_mm256_xor_si256(t, _mm256_set1_epi16(static_cast<short>(0x8000))),
+                                          _mm256_setzero_si256());
+    return _mm256_sub_epi16(pt, up);  // up is -1 where rounding up
+  }
   static void store_bf16_pair(uint16_t* p, reg lo, reg hi) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_packus_epi32(round_bf16(lo), round_bf16(hi)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), pack_pair(lo, hi));
   }
   static void stream_bf16_pair(uint16_t* p, reg lo, reg hi) {  // p 32-byte aligned
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), _mm256_packus_epi32(round_bf16(lo), round_bf16(hi)));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), pack_pair(lo, hi));
   }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }

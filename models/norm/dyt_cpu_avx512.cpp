@@ -33,6 +33,7 @@ struct Avx512 {
   }
   static __m256i to_bf16(reg v) { return _mm512_cvtepi32_epi16(round_bf16(v)); }
   // 32 bf16 -> two fp32 vectors: lo = the first 4 of each group of 8 elements, hi = the last 4.
+  static constexpr int pair_source(int j) { return j < 16 ? (j / 4) * 8 + j % 4 : ((j - 16) / 4) * 8 + 4 + j % 4; }
   static void load_bf16_pair(const uint16_t* p, reg& lo, reg& hi) {
     const __m512i v = _mm512_loadu_si512(p), z = _mm512_setzero_si512();
     lo = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, v));

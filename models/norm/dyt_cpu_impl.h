@@ -4,23 +4,33 @@
 // sfence for streaming stores.
 //
 // tanh, one rational function over the whole range (no branch, no exp, no select):
-//   tanh(x) ~= x * P(s) / Q(s),  s = min(x^2, c^2),  result clamped to [-1, 1].
+//   tanh(x) ~= x * P(s) / Q(s),  s = min(x^2, c^2),  result clamped to [-1, 1],
+// with Q monic (its leading coefficient 1), so that Q's first Horner step is an add, not an FMA.
 // Two fits, chosen by the storage type (the output's precision):
-//   fp32: P and Q of degree 4 in x^2 (8 FMAs), c = 8.659781, worst relative error 2.8e-7;
-//   bf16: P and Q of degree 2 (4 FMAs), c = 5.07133, worst relative error 1.0e-4, 1/20 of bf16's
-//         rounding step (2^-9 = 1.95e-3), where eager bf16 DyT rounds t, w*t and w*t+b each once.
-// The coefficients are relative-error minimax fits of tanh(x)/x on [0, 7.9053] and [0, 5] (Lawson
-// iterations in fp64, rounded to fp32); each clamp is the point past its fit interval where the
-// rational first exceeds 1 (by 4e-7 and 1e-5): past it, x P(c^2)/Q(c^2) grows with |x| from there
-// (infinities included), so inputs beyond it give exactly +-1. The kernels fold alpha into the
-// coefficients (see Fit), which saves a multiply per vector. P/Q is a true division where the
-// divider is fast and off the FMA ports (scalar; AVX2; AVX-512 on AMD: measured 7-11% faster
-// than the reciprocal estimate and a Newton step on Zen 3's AVX2, 10-15% on Zen 4's AVX-512, and
-// exact), and with AVX-512 elsewhere rcp14 and one Newton step (rel. err. 2^-28; a 512-bit
-// division takes 10+ cycles on Intel).
-// Multiplying x by P/Q last keeps tiny and subnormal x exact (plain fit: P(0)/Q(0) = 1). Measured against
-// std::tanh over every 4099th float (tests/test_norm.cpp, TanhRelativeError...). NaN stays NaN: x
-// carries it to the product (min(NaN, c^2) is c^2, as x86's min keeps its second operand).
+//   fp32: P and Q of degree 3 in x^2 (5 FMAs and an add), c = 7.10024, worst relative error
+//         1.44e-6 (2^-19.4; a training step's own roundings, of bf16 or TF32
+//         matmul inputs, are 2^-9 to 2^-11);
+//   bf16: P and Q of degree 2 (3 FMAs and an add), c = 5.1159315, worst relative error 7.2e-5,
+//         1/27 of bf16's rounding step (2^-9 = 1.95e-3), where eager bf16 DyT rounds t, w*t and
+//         w*t+b each once.
+// (Until 2026-12-02 the fp32 fit had degree 4, 8 FMAs and 2.8e-7: on half-rate AVX2, Zen 1, the
+// forward was compute-bound at 1.15-1.33x a copy; three FMAs fewer per vector bring it to the
+// copy's speed. results/reference/bench/2026-12-02-zen1b/ has the measurements.)
+// The coefficients are relative-error minimax fits of tanh(x)/x on [0, 7.1] and [0, 5.1] with
+// P(0) = Q(0) = 1 (Lawson iterations on the linearised error in fp64; then divided by Q's leading
+// coefficient and rounded to fp32, so that P(0)/Q(0) is exactly 1 and tanh(x) = x for tiny x;
+// scripts/fit_tanh.py derives them and their fp32 errors);
+// each clamp c is the first fp32 point past its fit interval where the fp32 rational exceeds 1
+// (by 1.3e-8 and 2.9e-8): past it, x P(c^2)/Q(c^2) grows with |x| from there (infinities included),
+// so inputs beyond it give exactly +-1, and saturated inputs give exactly zero gradients. The
+// kernels fold alpha into the coefficients (see Fit), which saves a multiply per vector. P/Q is
+// a true division where the divider is fast and off the FMA ports (scalar; AVX2; AVX-512 on AMD:
+// measured 7-11% faster than the reciprocal estimate and a Newton step on Zen 3's AVX2, 10-15% on
+// Zen 4's AVX-512, and exact), and with AVX-512 elsewhere rcp14 and one Newton step (rel. err.
+// 2^-28; a 512-bit division takes 10+ cycles on Intel).
+// Multiplying x by P/Q last keeps tiny and subnormal x exact. Measured against std::tanh over
+// every 4099th float (tests/test_norm.cpp, TanhRelativeError...). NaN stays NaN: x carries it to
+// the product (min(NaN, c^2) is c^2, as x86's min keeps its second operand).
 #pragma once
 
 #include <cstdint>
@@ -36,22 +46,26 @@ struct DyTImpl {
   using R = typename V::reg;
   static constexpr int W = V::width;
 
-  // The two fits' coefficients as fp32 values, lowest degree first (see the top of the file).
-  static constexpr float kP32[5] = {1.0f, 1.345030069e-01f, 3.578604665e-03f, 2.201649477e-05f, 1.541755523e-08f};
-  static constexpr float kQ32[5] = {1.0f, 4.678362906e-01f, 2.619078197e-02f, 3.423002781e-04f, 8.594765291e-07f};
-  static constexpr float kC32 = 8.659781f;
-  static constexpr float kP16[3] = {9.999480247e-01f, 1.024177000e-01f, 6.705655833e-04f};
-  static constexpr float kQ16[3] = {1.0f, 4.354324937e-01f, 1.281988900e-02f};
-  static constexpr float kC16 = 5.07133f;
+  // The two fits' coefficients as fp32 values, lowest degree first (see the top of the file):
+  // P's, and Q's below its leading 1.
+  static constexpr float kP32[4] = {6.971968750e+03f, 8.588027954e+02f, 1.595580769e+01f, 2.767232060e-02f};
+  static constexpr float kQ32[3] = {6.971968750e+03f, 3.182752197e+03f, 1.473373260e+02f};
+  static constexpr float kC32 = 7.10024f;
+  static constexpr float kP16[3] = {7.805313873e+01f, 7.995819569e+00f, 5.217837542e-02f};
+  static constexpr float kQ16[2] = {7.805313873e+01f, 3.399454498e+01f};
+  static constexpr float kC16 = 5.1159315f;
+  template <DType dt>
+  static constexpr int degree() { return dt == DType::f32 ? 3 : 2; }
 
   // tanh(alpha x) as x P~(s) / Q~(s), s = min(x^2, smax): alpha folded into the coefficients,
-  // P~_k = alpha^(2k+1) p_k, Q~_k = alpha^(2k) q_k, smax = c^2 / alpha^2, which saves the
-  // multiply by alpha on every vector. Each folded coefficient is one fp32 rounding of its exact
-  // value, as each fitted one already is. Folded only for |alpha| in [2^-8, 2^8], where alpha^9
-  // p_4 stays far from fp32's overflow and underflow; otherwise (and for alpha = 0, inf, NaN)
-  // the fit is the plain one and the kernels multiply x by alpha first (see tanh_of).
+  // P~_k = alpha^(2k+1-2n) p_k, Q~_k = alpha^(2k-2n) q_k (Q~ stays monic), smax = c^2 / alpha^2,
+  // which saves the multiply by alpha on every vector. Each folded coefficient is one fp32
+  // rounding of its exact value, as each fitted one already is. Folded only for |alpha| in
+  // [2^-8, 2^8], where alpha^-6 q_0 (2^61 at most) stays far from fp32's overflow and
+  // underflow and Q~(smax) from overflow (2^65); otherwise (and for alpha = 0, inf, NaN) the fit
+  // is the plain one and the kernels multiply x by alpha first (see tanh_of).
   struct Fit {
-    R p[5], q[5], smax;
+    R p[4], q[3], smax;
   };
   static bool foldable(float alpha) {
     const float m = alpha < 0 ? -alpha : alpha;
@@ -59,25 +73,28 @@ struct DyTImpl {
   }
   template <DType dt>
   static Fit fit(double alpha) {  // alpha = 1: the plain fit
-    constexpr int n = dt == DType::f32 ? 4 : 2;
+    constexpr int n = degree<dt>();
     const float* p = dt == DType::f32 ? kP32 : kP16;
     const float* q = dt == DType::f32 ? kQ32 : kQ16;
     const float c = dt == DType::f32 ? kC32 : kC16;
     Fit f{};
-    double a_k = alpha;  // alpha^(2k+1)
-    for (int k = 0; k <= n; ++k, a_k *= alpha * alpha) {
-      f.p[k] = V::set1(static_cast<float>(p[k] * a_k));
-      f.q[k] = V::set1(static_cast<float>(q[k] * (a_k / alpha)));
+    const double a2 = alpha * alpha;
+    double a_k = 1.0;  // alpha^(2k-2n)
+    for (int k = 0; k < n; ++k) a_k /= a2;
+    for (int k = 0; k <= n; ++k, a_k *= a2) {
+      f.p[k] = V::set1(static_cast<float>(p[k] * a_k * alpha));
+      if (k < n) f.q[k] = V::set1(static_cast<float>(q[k] * a_k));
     }
-    f.smax = V::set1(alpha == 1.0 ? c * c : static_cast<float>(static_cast<double>(c * c) / (alpha * alpha)));
+    f.smax = V::set1(alpha == 1.0 ? c * c : static_cast<float>(static_cast<double>(c * c) / a2));
     return f;
   }
   template <DType dt>
   static inline R tanh(R x, const Fit& f) {
-    constexpr int n = dt == DType::f32 ? 4 : 2;
+    constexpr int n = degree<dt>();
     const R s = V::min(V::mul(x, x), f.smax);  // NaN: x carries it
-    R p = f.p[n], q = f.q[n];
-    for (int k = n - 1; k >= 0; --k) p = V::fmadd(p, s, f.p[k]), q = V::fmadd(q, s, f.q[k]);
+    R p = f.p[n], q = V::add(s, f.q[n - 1]);
+    for (int k = n - 1; k >= 0; --k) p = V::fmadd(p, s, f.p[k]);
+    for (int k = n - 2; k >= 0; --k) q = V::fmadd(q, s, f.q[k]);
     return saturate(V::mul(x, V::divide(p, q)));
   }
   // tanh(alpha x) with the fit from fit<dt>(fold ? alpha : 1).
@@ -177,7 +194,7 @@ struct DyTImpl {
         }
       } else {
         if constexpr (dt == DType::bf16 && W >= 8) {
-          if (wp) {  // two vectors at a time, in the lane order of the unpacking load (see pair_order)
+          if (wp) {  // two vectors at a time, in the pair load's lane order (see pair_order)
             const auto* xs = static_cast<const uint16_t*>(x);
             auto* ys = static_cast<uint16_t*>(y);
             for (; i + 2 * W <= len; i += 2 * W) {
@@ -212,17 +229,16 @@ struct DyTImpl {
     }
   }
 
-  // bf16 rows go two vectors at a time: one unpack per vector widens bf16 to fp32 (instead of a
-  // zero-extension and a shift), and one pack rounds two vectors back without a cross-lane
-  // permute. The unpacks take, from each group of 8 elements, the first 4 into `lo` and the last
-  // 4 into `hi`; the pack undoes it. The weights are put in that order once per call: slot j of
-  // a block's `lo` half holds element (j / 4) * 8 + j % 4, slot j of its `hi` half that plus 4.
+  // bf16 rows go two vectors at a time: one instruction per vector widens bf16 to fp32 (instead
+  // of a zero-extension and a shift), and the pair is rounded back together. The lanes are not in
+  // memory order: each ISA's V::pair_source(j) names the element (of a block of 2W) that slot j
+  // holds, slots 0..W-1 being `lo` and W..2W-1 `hi` (AVX-512: unpacks, the first 4 of each group of
+  // 8 elements in lo and the last 4 in hi; AVX2: even elements in lo, odd in hi). The weights are
+  // put in that order once per call.
   static void pair_order(const float* src, float* dst, int64_t n) {
-    for (int64_t blk = 0; blk + 2 * W <= n; blk += 2 * W)
-      for (int j = 0; j < W; ++j) {
-        dst[blk + j] = src[blk + (j / 4) * 8 + j % 4];
-        dst[blk + W + j] = src[blk + (j / 4) * 8 + 4 + j % 4];
-      }
+    if constexpr (W >= 8)
+      for (int64_t blk = 0; blk + 2 * W <= n; blk += 2 * W)
+        for (int j = 0; j < 2 * W; ++j) dst[blk + j] = src[blk + V::pair_source(j)];
   }
 
   // The parameters for bf16 outputs, with every NaN among them (alpha, w, b) made the default
