@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,27 @@ cpu::Segments segments_of(const Layout& l, bool cf) {
   return s;
 }
 
+// The last-level cache one core can fill: Linux's sysfs entry for cpu0's level-3 cache, which
+// on AMD is one core complex's slice (8 MiB on Zen 1, 32 MiB on a Zen 3/4 CCD), where
+// sysconf(_SC_LEVEL3_CACHE_SIZE) can report the whole package's (64 MiB on a Zen 1 VM, where
+// the fp32 forward at 12608 x 384, 37 MiB of traffic, then went without streaming stores and took
+// 6-9 % longer: results/reference/bench/2026-12-02-zen1b/); else sysconf; else 32 MiB.
+int64_t last_level_cache_bytes() {
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream level(dir + "level"), size(dir + "size");
+    int lv = 0;
+    std::string sz;
+    if (!(level >> lv) || lv != 3 || !(size >> sz) || sz.empty()) continue;
+    char* end = nullptr;
+    const long long v = std::strtoll(sz.c_str(), &end, 10);
+    const int64_t unit = *end == 'K' ? 1LL << 10 : *end == 'M' ? 1LL << 20 : *end == 'G' ? 1LL << 30 : 1;
+    if (v > 0) return static_cast<int64_t>(v) * unit;
+  }
+  const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return l3 > 0 ? static_cast<int64_t>(l3) : (int64_t(32) << 20);
+}
+
 // Whether the kernels should write their output with streaming stores: when the tensors the call
 // reads and writes (`traffic` bytes) exceed the last-level cache, the output would be evicted
 // before anyone reads it, and ordinary stores would first read every output line from memory.
@@ -67,10 +89,7 @@ bool stream_outputs(int64_t traffic) {
     return e && *e ? (std::string(e) == "0" ? 0 : 1) : -1;
   }();
   if (mode >= 0) return mode == 1;
-  static const int64_t llc = [] {
-    const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
-    return l3 > 0 ? static_cast<int64_t>(l3) : (int64_t(32) << 20);
-  }();
+  static const int64_t llc = last_level_cache_bytes();
   return traffic > llc;
 }
 
