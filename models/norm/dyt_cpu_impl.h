@@ -14,8 +14,8 @@
 //         1/27 of bf16's rounding step (2^-9 = 1.95e-3), where eager bf16 DyT rounds t, w*t and
 //         w*t+b each once.
 // (Until 2026-12-02 the fp32 fit had degree 4, 8 FMAs and 2.8e-7: on half-rate AVX2, Zen 1, the
-// forward was compute-bound at 1.15-1.33x a copy; three FMAs fewer per vector bring it to the
-// copy's speed. results/reference/bench/2026-12-02-zen1b/ has the measurements.)
+// forward was compute-bound at 1.15-1.33x a copy; three FMAs fewer per vector bring it to
+// 1.04-1.11x there. results/reference/bench/2026-12-02-zen1b/ has the measurements.)
 // The coefficients are relative-error minimax fits of tanh(x)/x on [0, 7.1] and [0, 5.1] with
 // P(0) = Q(0) = 1 (Lawson iterations on the linearised error in fp64; then divided by Q's leading
 // coefficient and rounded to fp32, so that P(0)/Q(0) is exactly 1 and tanh(x) = x for tiny x;
