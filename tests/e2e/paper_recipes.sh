@@ -4,6 +4,10 @@
 # augmentation stack (RandAugment, mixup/cutmix, random erasing), EMA, drop-path and layer shapes of
 # ViT-B and ViT-L, the precision modes (tf32 = fp32 on the CPU, fp16 with loss scaling for MAE), and
 # the warning a run at another total batch than its recipe's gives.
+# ViT-B runs at the recipe's 224 px; ViT-L and MAE ViT-B at 64 px (16 patches: the recipes' layer
+# shapes, fewer tokens). At 224 px on a Zen 1 VM, ViT-L's two variants took 4.4 minutes and MAE's
+# fp16 pretrain + fine-tune 7 (ATen's fp16 GEMM without AVX512-FP16 is a one-thread reference
+# loop), the test 695 s; at 64 px MAE took 72 s, the test 215 s.
 set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,6 +28,7 @@ for split, per_class in [("train", 1), ("val", 1)]:
 print("wrote", root)
 PY
 for exp in paper/vit_b_imagenet paper/vit_l_imagenet; do
+  px=(); [[ $exp == paper/vit_l_imagenet ]] && px=(--set data.image_size=64 --set model.img_size=64)
   "$DYT" config "$exp" > "$tmp/config.txt"
   grep -q "randaugment: rand-m9-mstd0.5-inc1" "$tmp/config.txt"
   grep -q "epochs: 300" "$tmp/config.txt"
@@ -32,7 +37,7 @@ for exp in paper/vit_b_imagenet paper/vit_l_imagenet; do
   grep -q "precision: tf32" "$tmp/config.txt"
   "$DYT" run "$exp" --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=4 \
     --set data.total_batch_size=8 --set data.train_subset=16 --set data.val_subset=8 --set data.eval_batch_size=8 \
-    > "$tmp/run.log" 2>&1 || { cat "$tmp/run.log"; exit 1; }
+    "${px[@]}" > "$tmp/run.log" 2>&1 || { cat "$tmp/run.log"; exit 1; }
   grep -q "total batch 8 (4 x 1 process(es) x 2 accumulated), peak lr 7.81e-06, fp32" "$tmp/run.log" || { cat "$tmp/run.log"; exit 1; }
   grep -q "WARNING: this run trains at total batch 8, not the recipe's 4096: peak lr 7.81e-06 instead of 0.004" "$tmp/run.log"
   for v in ln dyt; do
@@ -47,11 +52,11 @@ for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
   grep -q "blr: 0.00015" "$tmp/config.txt"
   grep -q "layer_decay: 0.65\|layer_decay: 0.75" "$tmp/config.txt"
 done
-# fp16 at micro-batches of 2: on a CPU without AVX512-FP16 (AMD Zen 3) ATen's fp16 GEMM is its
-# reference loop, and micro-batches of 4 ran past 15 minutes there.
+# fp16 at micro-batches of 2 and 64 px: on a CPU without AVX512-FP16 (AMD Zen 1 and 3) ATen's fp16
+# GEMM is its reference loop, and micro-batches of 4 at 224 px ran past 15 minutes there.
 "$DYT" run paper/mae_vit_b_imagenet --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=2 \
   --set data.total_batch_size=4 --set data.train_subset=8 --set data.val_subset=2 --set data.eval_batch_size=2 \
-  --variants dyt > "$tmp/mae.log" 2>&1 || { cat "$tmp/mae.log"; exit 1; }
+  --set data.image_size=64 --set model.img_size=64 --variants dyt > "$tmp/mae.log" 2>&1 || { cat "$tmp/mae.log"; exit 1; }
 grep -q "fp16 with loss scaling" "$tmp/mae.log"
 grep -q '"precision": "fp16"' "$tmp/out/paper/mae_vit_b_imagenet/dyt/seed0/pretrain/summary.json"
 for stage in pretrain finetune; do
