@@ -6,8 +6,8 @@
 # the warning a run at another total batch than its recipe's gives.
 # ViT-B runs at the recipe's 224 px; ViT-L and MAE ViT-B at 64 px (16 patches: the recipes' layer
 # shapes, fewer tokens). At 224 px on a Zen 1 VM, ViT-L's two variants took 4.4 minutes and MAE's
-# fp16 pretrain + fine-tune 7 (ATen's fp16 GEMM without AVX512-FP16 is a one-thread reference
-# loop), the test 695 s; at 64 px MAE took 72 s, the test 215 s.
+# fp16 pretrain + fine-tune 7 (perf: ATen's fp16 GEMM there is its reference loop, mostly on one
+# thread), the test 695 s; at 64 px MAE took 72 s, the test 203-215 s.
 set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -52,8 +52,8 @@ for exp in paper/mae_vit_b_imagenet paper/mae_vit_l_imagenet; do
   grep -q "blr: 0.00015" "$tmp/config.txt"
   grep -q "layer_decay: 0.65\|layer_decay: 0.75" "$tmp/config.txt"
 done
-# fp16 at micro-batches of 2 and 64 px: on a CPU without AVX512-FP16 (AMD Zen 1 and 3) ATen's fp16
-# GEMM is its reference loop, and micro-batches of 4 at 224 px ran past 15 minutes there.
+# fp16 at micro-batches of 2 and 64 px: on AMD Zen 1 and Zen 3 ATen's fp16 GEMM is its reference
+# loop (on Zen 3, micro-batches of 4 at 224 px ran past 15 minutes).
 "$DYT" run paper/mae_vit_b_imagenet --out "$tmp/out" --max-steps 1 --set data.root="$tmp/imagenet" --set data.batch_size=2 \
   --set data.total_batch_size=4 --set data.train_subset=8 --set data.val_subset=2 --set data.eval_batch_size=2 \
   --set data.image_size=64 --set model.img_size=64 --variants dyt > "$tmp/mae.log" 2>&1 || { cat "$tmp/mae.log"; exit 1; }
