@@ -365,6 +365,97 @@ TEST(FusedDyT, EveryCpuIsaAgreesOnBf16Tensors) {
   }
 }
 
+// The bf16 kernels' tanh from a table of all 2^16 inputs (Segments::bf16_table) gives the same
+// bits as evaluating the function (a NaN's payload aside), forward and backward, for every bf16 input (NaNs, infinities,
+// subnormals, both zeros) and for alphas folded into the fit or not, zero, infinite and NaN; in
+// rows (pairs, single vectors and a tail) and in channels-first planes, with plain and streaming
+// stores. Independent of the table's own construction: the reference is the kernels' function.
+TEST(FusedDyT, Bf16TableGivesTheFunctionsBitsForEveryInput) {
+  const int64_t N = 65536 + 72;  // every bf16 pattern, then a few again
+  Tensor x = torch::empty({N}, torch::kBFloat16);
+  auto* xb = reinterpret_cast<uint16_t*>(x.data_ptr());
+  for (int64_t i = 0; i < N; ++i) xb[i] = static_cast<uint16_t>((i * 40503) & 0xffff);  // odd: a permutation
+  torch::manual_seed(15);
+  const Tensor dy = torch::randn({N}).to(torch::kBFloat16);
+  struct Shape {
+    int64_t units, len, channels;
+    bool cf;
+  };
+  // Rows of 104 = 3 pairs of 16 + a vector of 8 (AVX2) or 3 pairs of 32 + a tail of 8 (AVX-512);
+  // planes of 37 elements (vectors and a tail) over 5 channels.
+  const Shape shapes[] = {{N / 104, 104, 104, false}, {N / 37, 37, 5, true}};
+  const float alphas[] = {0.7f, -1.3f, 1.0f, 0.0f, 1e-3f, 500.0f, INFINITY, -INFINITY, NAN};
+  // Bit for bit, except that a NaN may carry another payload or sign: which NaN an operation
+  // returns depends on its operands' order, which the compiler may swap in a product.
+  auto bf16_equal = [](const Tensor& a, const Tensor& b) {
+    const auto* u = reinterpret_cast<const uint16_t*>(a.data_ptr());
+    const auto* v = reinterpret_cast<const uint16_t*>(b.data_ptr());
+    for (int64_t i = 0; i < a.numel(); ++i)
+      if (u[i] != v[i] && !((u[i] & 0x7fff) > 0x7f80 && (v[i] & 0x7fff) > 0x7f80)) return false;
+    return true;
+  };
+  auto f64_equal = [](const double* a, const double* b, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      if (std::memcmp(a + i, b + i, 8) != 0 && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+    return true;
+  };
+  for (const cpu::Kernels* k : cpu::runnable_kernels()) {
+    for (const Shape& sh : shapes) {
+      const int64_t n = sh.units * sh.len;
+      const Tensor w = torch::randn({sh.channels}), b = torch::randn({sh.channels});
+      for (float alpha : alphas) {
+        for (bool stream : {false, true}) {
+          const std::string what = std::string(k->isa) + (sh.cf ? " planes" : " rows") + " alpha " +
+                                   std::to_string(alpha) + (stream ? " streaming" : "");
+          Tensor y[2], dx[2];
+          std::vector<double> dw[2], db[2];
+          double da[2];
+          for (int table = 0; table < 2; ++table) {
+            cpu::Segments s{0, sh.units, sh.len, sh.channels, sh.cf};
+            s.stream = stream, s.bf16_table = table == 1;
+            y[table] = torch::empty({n}, torch::kBFloat16), dx[table] = torch::empty({n}, torch::kBFloat16);
+            k->forward(x.data_ptr(), y[table].data_ptr(), cpu::DType::bf16, s, alpha, w.data_ptr<float>(),
+                       b.data_ptr<float>());
+            dw[table].assign(sh.channels, 0.0), db[table].assign(sh.channels, 0.0);
+            cpu::Partials p{dw[table].data(), db[table].data(), 0.0};
+            k->backward(x.data_ptr(), dy.data_ptr(), dx[table].data_ptr(), cpu::DType::bf16, s, alpha,
+                        w.data_ptr<float>(), p);
+            da[table] = p.dalpha;
+          }
+          EXPECT_TRUE(bf16_equal(y[0], y[1])) << what << ": y";
+          EXPECT_TRUE(bf16_equal(dx[0], dx[1])) << what << ": dx";
+          EXPECT_TRUE(f64_equal(dw[0].data(), dw[1].data(), sh.channels)) << what << ": dweight";
+          EXPECT_TRUE(f64_equal(db[0].data(), db[1].data(), sh.channels)) << what << ": dbias";
+          EXPECT_TRUE(f64_equal(&da[0], &da[1], 1)) << what << ": dalpha " << da[0] << " " << da[1];
+        }
+      }
+    }
+  }
+}
+
+// The op picks the table by size (and ISA): a tensor past the size, with the op's threads, gives
+// the bits of the raw kernels evaluating the function on one segment.
+TEST(FusedDyT, Bf16OpWithItsTableMatchesTheFunctionPath) {
+  torch::manual_seed(16);
+  const int64_t R = 2048, C = 392;  // 802816 elements: past AVX2's 2^18 per thread up to 3 threads
+  Tensor x = (3 * torch::randn({R, C})).to(torch::kBFloat16), dy = torch::randn({R, C}).to(torch::kBFloat16);
+  Tensor w = torch::randn({C}), b = torch::randn({C});
+  Grads f = run_dyt(true, x, dy, 0.8, w, b, false);
+  const cpu::Kernels& k = cpu::best_kernels();
+  cpu::Segments s{0, R, C, C, false};
+  Tensor y = torch::empty_like(x), dx = torch::empty_like(x);
+  k.forward(x.data_ptr(), y.data_ptr(), cpu::DType::bf16, s, 0.8f, w.data_ptr<float>(), b.data_ptr<float>());
+  std::vector<double> dw(C, 0.0), db(C, 0.0);
+  cpu::Partials p{dw.data(), db.data(), 0.0};
+  k.backward(x.data_ptr(), dy.data_ptr(), dx.data_ptr(), cpu::DType::bf16, s, 0.8f, w.data_ptr<float>(), p);
+  EXPECT_TRUE(torch::equal(f.y, y));
+  EXPECT_TRUE(torch::equal(f.dx, dx));
+  // The sums: the op splits rows over threads and adds the parts, so to rounding only.
+  EXPECT_TRUE(torch::allclose(f.dw.to(torch::kDouble), torch::tensor(dw, torch::kDouble), 1e-5, 1e-4));
+  EXPECT_TRUE(torch::allclose(f.db.to(torch::kDouble), torch::tensor(db, torch::kDouble), 1e-5, 1e-4));
+  EXPECT_NEAR(f.dalpha.item<double>(), p.dalpha, 1e-5 * std::abs(p.dalpha) + 1e-3);
+}
+
 // The kernels' two tanh approximations against std::tanh: the fp32 one (used for fp32 tensors)
 // within 2e-6, the bf16 one (bf16 tensors) within 1e-4, 1/20 of bf16's rounding step 2^-9.
 // The bounds are the worst errors measured here (1.44e-6 and 7.2e-5 on Zen 1, scalar and AVX2,

@@ -26,6 +26,11 @@ struct Segments {
   // segment length allow aligned vector stores; the caller sets it for outputs that would not
   // stay in the last-level cache anyway. It saves the read of each output line before its write.
   bool stream = false;
+  // bf16 kernels (forward and backward): take tanh(alpha x) from a table of all 2^16 bf16 inputs,
+  // built per call (and thread) by the same rational function, hence the same bits, instead of
+  // evaluating the function per element. It repays its 32768 evaluations on long segments where
+  // the function is what bounds the loop; the caller sets it from Kernels::bf16_table_min.
+  bool bf16_table = false;
 };
 
 // Backward sums of one work chunk. dweight/dbias have C entries, zeroed by the caller.
@@ -51,6 +56,9 @@ struct Kernels {
   // tests). Every NaN in x must have a zero low half, as every NaN the kernels store has: the
   // vector roundings rely on it (0x7fffffff would round to -0).
   void (*round_bf16)(const float* x, uint16_t* y, int64_t n);
+  // Elements per thread from which this ISA's bf16 kernels are faster with Segments::bf16_table
+  // (0: never measured faster, not used unless forced).
+  int64_t bf16_table_min;
 };
 
 // The best kernels this processor runs; DYT_CPU_ISA=scalar|avx2|avx512|avx512bf16 forces a lower

@@ -92,9 +92,11 @@ struct Avx512Bf16 : Avx512<kTrueDiv> {
 }  // namespace
 
 // [0]: rcp14 + Newton, [1]: true division; kernels_for() picks by vendor.
-constexpr Kernels kAvx512Kernels[2] = {DyTImpl<Avx512<false>>::table("avx512"),
-                                       DyTImpl<Avx512<true>>::table("avx512/div")};
-constexpr Kernels kAvx512Bf16Kernels[2] = {DyTImpl<Avx512Bf16<false>>::table("avx512bf16"),
-                                           DyTImpl<Avx512Bf16<true>>::table("avx512bf16/div")};
+// The bf16 table (Segments::bf16_table) is not used by default here: no AVX-512 processor has
+// timed it yet (DYT_CPU_BF16_TABLE=1 forces it, for `dyt bench norm`).
+constexpr Kernels kAvx512Kernels[2] = {DyTImpl<Avx512<false>>::table("avx512", 0),
+                                       DyTImpl<Avx512<true>>::table("avx512/div", 0)};
+constexpr Kernels kAvx512Bf16Kernels[2] = {DyTImpl<Avx512Bf16<false>>::table("avx512bf16", 0),
+                                           DyTImpl<Avx512Bf16<true>>::table("avx512bf16/div", 0)};
 
 }  // namespace dyt::cpu

@@ -28,6 +28,8 @@
 // measured 7-11% faster than the reciprocal estimate and a Newton step on Zen 3's AVX2, 10-15% on
 // Zen 4's AVX-512, and exact), and with AVX-512 elsewhere rcp14 and one Newton step (rel. err.
 // 2^-28; a 512-bit division takes 10+ cycles on Intel).
+// For long bf16 segments the kernels look tanh up in a table of its values at all 2^16 bf16
+// inputs instead (see bf16_table below; same bits).
 // Multiplying x by P/Q last keeps tiny and subnormal x exact. Measured against std::tanh over
 // every 4099th float (tests/test_norm.cpp, TanhRelativeError...). NaN stays NaN: x carries it to
 // the product (min(NaN, c^2) is c^2, as x86's min keeps its second operand).
@@ -169,12 +171,84 @@ struct DyTImpl {
     else fold ? tanh_array_impl<DType::bf16, true>(x, y, n, alpha) : tanh_array_impl<DType::bf16, false>(x, y, n, alpha);
   }
 
+  // ---- bf16 tanh from a table ---------------------------------------------------------------------
+  // A bf16 input takes one of 2^16 values, so one call's tanh(alpha x) can be tabulated: T[k] is
+  // what tanh_of<bf16> returns for the bf16 value with bits k, and the kernels load T[x] in place
+  // of evaluating the function. Where the function bounds the loop (Zen 1's half-rate AVX2: the
+  // bf16 forward took 2.1-2.5x a copy, the same loop without tanh 1.05x) the lookups, being
+  // loads, cost less. The same bits as the function path (a NaN's payload and sign aside: which
+  // NaN a product returns depends on its operands' order, which the compiler may swap): the
+  // non-negative half is the function's, the negative half its mirror, since the function is odd
+  // bit for bit (s, P(s) and Q(s) depend on x^2, alpha x and x P/Q change sign with x, the clamps
+  // are symmetric, and a NaN at x is a NaN at -x). Every NaN keeps a zero low half (see Params).
+  // Built per call in a per-thread buffer (256 KiB); Segments::bf16_table asks for it.
+  static constexpr int64_t kTable = 65536;
+  template <bool fold>
+  static void fill_table(float* T, float alpha) {
+    const Fit f = fit<DType::bf16>(fold ? alpha : 1.0);
+    const R a = V::set1(alpha);
+    constexpr int64_t half = kTable / 2;
+    alignas(64) float in[W];
+    for (int64_t k = 0; k < half; k += W) {
+      for (int j = 0; j < W; ++j) {
+        const uint32_t u = static_cast<uint32_t>(k + j) << 16;
+        std::memcpy(in + j, &u, 4);
+      }
+      V::store(T + k, tanh_of<DType::bf16, fold>(V::load(in), f, a));
+    }
+    uint32_t u[W];
+    for (int64_t k = half; k < kTable; k += W) {
+      std::memcpy(u, T + k - half, sizeof(u));
+      for (int j = 0; j < W; ++j) u[j] ^= 0x80000000u;
+      std::memcpy(T + k, u, sizeof(u));
+    }
+  }
+  static const float* bf16_table(float alpha) {  // alpha as Params leaves it
+    static thread_local std::unique_ptr<float[]> buf;
+    if (!buf) buf.reset(new float[kTable]);
+    foldable(alpha) ? fill_table<true>(buf.get(), alpha) : fill_table<false>(buf.get(), alpha);
+    return buf.get();
+  }
+  // One vector's tanh from the table (x: bf16 storage, the vector at element i).
+  static inline R lookup(const float* T, const void* x, int64_t i) {
+    const uint16_t* p = static_cast<const uint16_t*>(x) + i;
+    alignas(64) float t[W];
+    for (int j = 0; j < W; ++j) t[j] = T[p[j]];
+    return V::load(t);
+  }
+  // One vector's tanh from the table where there is one, else by the function.
+  template <DType dt, bool fold>
+  static inline R tanh_at(const void* x, int64_t i, const Fit& f, R a, const float* T) {
+    if constexpr (dt == DType::bf16)
+      if (T) return lookup(T, x, i);
+    return tanh_of<dt, fold>(load(x, dt, i), f, a);
+  }
+  // Two vectors' tanh from the table, in load_bf16_pair's lane order. With AVX2's even/odd lanes
+  // the 16 indices come from four 8-byte loads; the values go through memory, whose stores and
+  // reload measured faster on Zen 1 than a gather instruction (2.6x a copy for the whole loop) or
+  // inserts into a register (1.4-1.6x): 1.2-1.4x against glibc's memcpy, 2 threads, 50432 x 768.
+  static inline void lookup_pair(const float* T, const uint16_t* p, R& lo, R& hi) {
+    alignas(64) float t[2 * W];
+    if constexpr (W == 8 && V::pair_source(1) == 2 && V::pair_source(8) == 1) {
+      for (int g = 0; g < 4; ++g) {
+        uint64_t q;
+        std::memcpy(&q, p + 4 * g, 8);
+        t[2 * g] = T[q & 0xffff], t[2 * g + 1] = T[(q >> 32) & 0xffff];
+        t[8 + 2 * g] = T[(q >> 16) & 0xffff], t[9 + 2 * g] = T[q >> 48];
+      }
+    } else {
+      for (int j = 0; j < 2 * W; ++j) t[j] = T[p[V::pair_source(j)]];
+    }
+    lo = V::load(t), hi = V::load(t + W);
+  }
+
   // ---- forward ----------------------------------------------------------------------------------
   // The storage type is a template argument so that the per-element loads and stores carry no
   // run-time branch; forward() and backward() dispatch once per call.
+  // With a table T (bf16 only, see bf16_table), tanh comes from it instead of the function.
   template <DType dt, bool nt, bool fold>
   static void forward_impl(const void* x, void* y, const Segments& s, float alpha, const float* w, const float* b,
-                           const float* wp = nullptr, const float* bp = nullptr) {
+                           const float* wp = nullptr, const float* bp = nullptr, const float* T = nullptr) {
     // Locals, not s.*: the stores through y could alias s as far as the compiler knows, which
     // reloaded s.len and s.channels_first on every vector.
     const R a = V::set1(alpha);
@@ -190,7 +264,7 @@ struct DyTImpl {
         wc = V::set1(w[c]), bc = V::set1(b[c]);
         for (; i + W <= len; i += W) {
           prefetch<dt>(x, base + i);
-          store_out<dt, nt>(y, base + i, V::fmadd(wc, tanh_of<dt, fold>(load(x, dt, base + i), f, a), bc));
+          store_out<dt, nt>(y, base + i, V::fmadd(wc, tanh_at<dt, fold>(x, base + i, f, a, T), bc));
         }
       } else {
         if constexpr (dt == DType::bf16 && W >= 8) {
@@ -200,9 +274,14 @@ struct DyTImpl {
             for (; i + 2 * W <= len; i += 2 * W) {
               prefetch<dt>(x, base + i);
               R lo, hi;
-              V::load_bf16_pair(xs + base + i, lo, hi);
-              lo = V::fmadd(V::load(wp + i), tanh_of<dt, fold>(lo, f, a), V::load(bp + i));
-              hi = V::fmadd(V::load(wp + i + W), tanh_of<dt, fold>(hi, f, a), V::load(bp + i + W));
+              if (T) {
+                lookup_pair(T, xs + base + i, lo, hi);
+              } else {
+                V::load_bf16_pair(xs + base + i, lo, hi);
+                lo = tanh_of<dt, fold>(lo, f, a), hi = tanh_of<dt, fold>(hi, f, a);
+              }
+              lo = V::fmadd(V::load(wp + i), lo, V::load(bp + i));
+              hi = V::fmadd(V::load(wp + i + W), hi, V::load(bp + i + W));
               if constexpr (nt) V::stream_bf16_pair(ys + base + i, lo, hi);
               else V::store_bf16_pair(ys + base + i, lo, hi);
             }
@@ -210,8 +289,7 @@ struct DyTImpl {
         }
         for (; i + W <= len; i += W) {
           prefetch<dt>(x, base + i);
-          store_out<dt, nt>(y, base + i,
-                            V::fmadd(V::load(w + i), tanh_of<dt, fold>(load(x, dt, base + i), f, a), V::load(b + i)));
+          store_out<dt, nt>(y, base + i, V::fmadd(V::load(w + i), tanh_at<dt, fold>(x, base + i, f, a, T), V::load(b + i)));
         }
       }
       if (i < len) {
@@ -223,7 +301,7 @@ struct DyTImpl {
           bc = V::load(static_cast<const float*>(tl.in(2, b, DType::f32, i, n)));
         }
         alignas(64) unsigned char out[W * 4];
-        store(out, dt, 0, V::fmadd(wc, tanh_of<dt, fold>(load(xt, dt, 0), f, a), bc));
+        store(out, dt, 0, V::fmadd(wc, tanh_at<dt, fold>(xt, 0, f, a, T), bc));
         std::memcpy(static_cast<char*>(y) + (base + i) * esize(dt), out, n * esize(dt));
       }
     }
@@ -291,10 +369,17 @@ struct DyTImpl {
       wp = order.get(), bp = order.get() + s.len;
     }
     const bool fold = foldable(alpha);
-    if (nt) fold ? forward_dispatch<true, true>(x, y, dt, s, alpha, w, b, wp, bp)
-                 : forward_dispatch<true, false>(x, y, dt, s, alpha, w, b, wp, bp);
-    else fold ? forward_dispatch<false, true>(x, y, dt, s, alpha, w, b, wp, bp)
-              : forward_dispatch<false, false>(x, y, dt, s, alpha, w, b, wp, bp);
+    if (dt == DType::bf16 && s.bf16_table && s.begin < s.end) {  // the fit lives in the table (see backward)
+      const float* T = bf16_table(alpha);
+      if (nt) forward_impl<DType::bf16, true, false>(x, y, s, alpha, w, b, wp, bp, T);
+      else forward_impl<DType::bf16, false, false>(x, y, s, alpha, w, b, wp, bp, T);
+    } else if (nt) {
+      fold ? forward_dispatch<true, true>(x, y, dt, s, alpha, w, b, wp, bp)
+           : forward_dispatch<true, false>(x, y, dt, s, alpha, w, b, wp, bp);
+    } else {
+      fold ? forward_dispatch<false, true>(x, y, dt, s, alpha, w, b, wp, bp)
+           : forward_dispatch<false, false>(x, y, dt, s, alpha, w, b, wp, bp);
+    }
     if (nt) V::sfence();  // streaming stores are weakly ordered: drain them before returning
   }
   template <bool nt, bool fold>
@@ -306,9 +391,14 @@ struct DyTImpl {
 
   // ---- backward ---------------------------------------------------------------------------------
   // One vector step; returns dx and accumulates the three sums in registers.
+  // x: storage at element i; tanh from the table T where there is one (bf16).
   template <DType dt, bool fold>
-  static inline R bwd_step(R xv, R dyv, R wc, R a, const Fit& f, R& acc_alpha, R& acc_w, R& acc_b) {
-    R t = tanh_of<dt, fold>(xv, f, a);
+  static inline R bwd_step(const void* x, int64_t i, R dyv, R wc, R a, const Fit& f, const float* T, R& acc_alpha,
+                           R& acc_w, R& acc_b) {
+    const R xv = load(x, dt, i);
+    R t;
+    if constexpr (dt == DType::bf16) t = T ? lookup(T, x, i) : tanh_of<dt, fold>(xv, f, a);
+    else t = tanh_of<dt, fold>(xv, f, a);
     R sech2 = V::fnmadd(t, t, V::set1(1.0f));
     R g = V::mul(dyv, wc);
     R gs = V::mul(g, sech2);
@@ -324,7 +414,7 @@ struct DyTImpl {
 
   template <DType dt, bool nt, bool fold>
   static void backward_rows(const void* x, const void* dy, void* dx, const Segments& s, float alpha, const float* w,
-                            Partials& p) {
+                            Partials& p, const float* T) {
     const int64_t C = s.len;
     const R a = V::set1(alpha);
     const Fit f = fit<dt>(fold ? alpha : 1.0);
@@ -354,19 +444,18 @@ struct DyTImpl {
         for (; i + W <= C; i += W, ++k) {
           prefetch<dt>(x, base + i), prefetch<dt>(dy, base + i);
           R aw = V::load(accw + k * W), ab = V::load(accb + k * W);
-          R d = bwd_step<dt, fold>(load(x, dt, base + i), load(dy, dt, base + i), V::load(w + i), a, f, acc_alpha, aw,
-                                   ab);
+          R d = bwd_step<dt, fold>(x, base + i, load(dy, dt, base + i), V::load(w + i), a, f, T, acc_alpha, aw, ab);
           V::store(accw + k * W, aw), V::store(accb + k * W, ab);
           if (dx) store_out<dt, nt>(dx, base + i, d);
         }
         if (i < C) {
           const int64_t n = C - i;
           Tail tl;
-          R xv = load(tl.in(0, x, dt, base + i, n), dt, 0);
+          const void* xt = tl.in(0, x, dt, base + i, n);
           R dyv = load(tl.in(1, dy, dt, base + i, n), dt, 0);
           R wv = V::load(static_cast<const float*>(tl.in(2, w, DType::f32, i, n)));
           R aw = V::load(accw + k * W), ab = V::load(accb + k * W);
-          R d = bwd_step<dt, fold>(xv, dyv, wv, a, f, acc_alpha, aw, ab);
+          R d = bwd_step<dt, fold>(xt, 0, dyv, wv, a, f, T, acc_alpha, aw, ab);
           V::store(accw + k * W, aw), V::store(accb + k * W, ab);
           if (dx) {
             alignas(64) unsigned char out[W * 4];
@@ -384,7 +473,7 @@ struct DyTImpl {
 
   template <DType dt, bool nt, bool fold>
   static void backward_planes(const void* x, const void* dy, void* dx, const Segments& s, float alpha, const float* w,
-                              Partials& p) {
+                              Partials& p, const float* T) {
     const R a = V::set1(alpha);
     const Fit f = fit<dt>(fold ? alpha : 1.0);
     const int64_t len = s.len, channels = s.channels, end = s.end;  // locals: see forward_impl
@@ -395,14 +484,14 @@ struct DyTImpl {
       int64_t i = 0;
       for (; i + W <= len; i += W) {
         prefetch<dt>(x, base + i), prefetch<dt>(dy, base + i);
-        R d = bwd_step<dt, fold>(load(x, dt, base + i), load(dy, dt, base + i), wc, a, f, acc_alpha, acc_w, acc_b);
+        R d = bwd_step<dt, fold>(x, base + i, load(dy, dt, base + i), wc, a, f, T, acc_alpha, acc_w, acc_b);
         if (dx) store_out<dt, nt>(dx, base + i, d);
       }
       if (i < len) {
         const int64_t n = len - i;
         Tail tl;
-        R d = bwd_step<dt, fold>(load(tl.in(0, x, dt, base + i, n), dt, 0), load(tl.in(1, dy, dt, base + i, n), dt, 0),
-                                 wc, a, f, acc_alpha, acc_w, acc_b);
+        R d = bwd_step<dt, fold>(tl.in(0, x, dt, base + i, n), 0, load(tl.in(1, dy, dt, base + i, n), dt, 0),
+                                 wc, a, f, T, acc_alpha, acc_w, acc_b);
         if (dx) {
           alignas(64) unsigned char out[W * 4];
           store(out, dt, 0, d);
@@ -420,29 +509,32 @@ struct DyTImpl {
     const Params prm(dt, w_in, nullptr, s.channels, alpha_in);  // see Params
     const float* w = prm.w;
     const float alpha = prm.alpha;
-    const bool nt = streamable(dx, dt, s), fold = foldable(alpha);
-    if (nt) fold ? backward_dispatch<true, true>(x, dy, dx, dt, s, alpha, w, p)
-                 : backward_dispatch<true, false>(x, dy, dx, dt, s, alpha, w, p);
-    else fold ? backward_dispatch<false, true>(x, dy, dx, dt, s, alpha, w, p)
-              : backward_dispatch<false, false>(x, dy, dx, dt, s, alpha, w, p);
+    const bool nt = streamable(dx, dt, s);
+    // With a table the fit lives in it: the unfolded instantiation, its function never called.
+    const float* T = dt == DType::bf16 && s.bf16_table && s.begin < s.end ? bf16_table(alpha) : nullptr;
+    const bool fold = !T && foldable(alpha);
+    if (nt) fold ? backward_dispatch<true, true>(x, dy, dx, dt, s, alpha, w, p, T)
+                 : backward_dispatch<true, false>(x, dy, dx, dt, s, alpha, w, p, T);
+    else fold ? backward_dispatch<false, true>(x, dy, dx, dt, s, alpha, w, p, T)
+              : backward_dispatch<false, false>(x, dy, dx, dt, s, alpha, w, p, T);
     if (nt) V::sfence();
   }
   template <bool nt, bool fold>
   static void backward_dispatch(const void* x, const void* dy, void* dx, DType dt, const Segments& s, float alpha,
-                                const float* w, Partials& p) {
+                                const float* w, Partials& p, const float* T) {
     if (dt == DType::f32) {
-      if (s.channels_first) backward_planes<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p);
-      else backward_rows<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p);
+      if (s.channels_first) backward_planes<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p, nullptr);
+      else backward_rows<DType::f32, nt, fold>(x, dy, dx, s, alpha, w, p, nullptr);
     } else {
-      if (s.channels_first) backward_planes<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p);
-      else backward_rows<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p);
+      if (s.channels_first) backward_planes<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p, T);
+      else backward_rows<DType::bf16, nt, fold>(x, dy, dx, s, alpha, w, p, T);
     }
   }
 
   // A constant expression: the per-ISA tables are constant-initialised, so no code compiled for
   // AVX2/AVX-512 runs while the program loads (a processor without them must still start).
-  static constexpr Kernels table(const char* isa) {
-    return Kernels{isa, W, &forward, &backward, &tanh_array, &round_bf16_array};
+  static constexpr Kernels table(const char* isa, int64_t bf16_table_min) {
+    return Kernels{isa, W, &forward, &backward, &tanh_array, &round_bf16_array, bf16_table_min};
   }
 
   // The bf16 stores on their own: blocks of two vectors through the pair store (its inputs put in

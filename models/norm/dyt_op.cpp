@@ -93,6 +93,18 @@ bool stream_outputs(int64_t traffic) {
   return traffic > llc;
 }
 
+// Whether the bf16 kernels take tanh from a table (cpu::Segments::bf16_table): where the ISA
+// measured it faster and each thread's share reaches Kernels::bf16_table_min elements.
+// DYT_CPU_BF16_TABLE=0 or 1 forces it off or on, whatever the size (for benchmarks and tests).
+bool use_bf16_table(const cpu::Kernels& k, int64_t numel) {
+  static const int mode = [] {
+    const char* e = std::getenv("DYT_CPU_BF16_TABLE");
+    return e && *e ? (std::string(e) == "0" ? 0 : 1) : -1;
+  }();
+  if (mode >= 0) return mode == 1;
+  return k.bf16_table_min > 0 && numel / std::max(1, at::get_num_threads()) >= k.bf16_table_min;
+}
+
 Tensor forward_cpu(const Tensor& x, float alpha, const Tensor& w, const Tensor& b, bool cf) {
   Tensor y = torch::empty_like(x);
   if (x.numel() == 0) return y;
@@ -105,6 +117,7 @@ Tensor forward_cpu(const Tensor& x, float alpha, const Tensor& w, const Tensor& 
   const float* wp = w.data_ptr<float>();
   const float* bp = b.data_ptr<float>();
   const cpu::DType dt = cpu_dtype(x);
+  all.bf16_table = dt == cpu::DType::bf16 && use_bf16_table(k, x.numel());
   at::parallel_for(all.begin, all.end, grain, [&](int64_t begin, int64_t end) {
     cpu::Segments s = all;
     s.begin = begin, s.end = end;
@@ -121,6 +134,7 @@ std::vector<Tensor> backward_cpu(const Tensor& x, const Tensor& dy, float alpha,
   Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
   cpu::Segments all = segments_of(l, cf);
   all.stream = stream_outputs(3 * x.nbytes());
+  all.bf16_table = x.scalar_type() == torch::kBFloat16 && use_bf16_table(cpu::best_kernels(), x.numel());
   const int64_t units = all.end, elems = x.numel();
   // Fixed chunks (by thread count and size) so the reduction order, hence the result, is
   // reproducible run to run.
