@@ -268,6 +268,30 @@ TEST(Precision, ResolvesEachSettingPerDevice) {
   EXPECT_TRUE(fp16.autocast && fp16.loss_scaling && fp16.dtype == at::kHalf);
 }
 
+// The CPU 16-bit warning: worded from the measured ratio, silent for fp32 and small ratios; the
+// measurement itself returns a positive ratio for both 16-bit types and draws no random numbers
+// (a run's random stream must not depend on it).
+TEST(Precision, CpuWarnsWhere16BitMatrixProductsAreSlow) {
+  const auto fp16 = dyt::resolve_precision("fp16", torch::kCPU), bf16 = dyt::resolve_precision("bf16", torch::kCPU);
+  const std::string w = dyt::cpu_precision_warning(fp16, 33.4);
+  EXPECT_NE(w.find("fp16 autocast on this CPU"), std::string::npos) << w;
+  EXPECT_NE(w.find("took 33x the fp32 one"), std::string::npos) << w;
+  EXPECT_NE(w.find("--set train.precision=fp32"), std::string::npos) << w;
+  EXPECT_NE(dyt::cpu_precision_warning(bf16, 21.0).find("bf16 matrix product"), std::string::npos);
+  EXPECT_EQ(dyt::cpu_precision_warning(bf16, 2.9), "");
+  EXPECT_EQ(dyt::cpu_precision_warning(bf16, std::nan("")), "");
+  EXPECT_EQ(dyt::cpu_precision_warning(dyt::resolve_precision("fp32", torch::kCPU), 50.0), "");
+  torch::manual_seed(7);
+  const Tensor before = torch::randn({4});
+  torch::manual_seed(7);
+  for (auto dt : {at::kHalf, at::kBFloat16}) {
+    const double r = dyt::cpu_matmul_slowdown(dt);
+    EXPECT_TRUE(std::isfinite(r) && r > 0) << r;
+    std::printf("%s product: %.1fx the fp32 one on this CPU\n", c10::toString(dt), r);
+  }
+  EXPECT_TRUE(torch::equal(torch::randn({4}), before));
+}
+
 // GradScaler's rule: gradients divided by the scale; an inf/NaN skips the update and halves the
 // scale; 2000 clean updates double it; the state survives a checkpoint.
 TEST(Precision, LossScalerUnscalesSkipsOverflowsAndGrows) {

@@ -420,6 +420,11 @@ RunResult run_training_loop(RunContext& ctx, Task& task, json summary, HookList 
                               summary.value("params", int64_t{0}), s.total_steps, s.epochs, spe, total_batch(cfg, ctx.world),
                               cfg.data.batch_size, ctx.world, accum, peak_lr,
                               precision.name + (precision.loss_scaling ? " with loss scaling" : "")));
+  // 16-bit autocast on a CPU without fast 16-bit matrix products: say so before the first step.
+  if (writes && precision.autocast && ctx.device.is_cpu()) {
+    const std::string w = cpu_precision_warning(precision, cpu_matmul_slowdown(precision.dtype));
+    if (!w.empty()) progress.line("WARNING: " + w);
+  }
   // A run at another total batch than its recipe's says so, loudly, here and in summary.json.
   const json deviation = recipe_deviation(cfg, ctx.world);
   if (!deviation.is_null()) {
