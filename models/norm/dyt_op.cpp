@@ -134,19 +134,19 @@ std::vector<Tensor> backward_cpu(const Tensor& x, const Tensor& dy, float alpha,
   Tensor dx = need_dx ? torch::empty_like(x) : Tensor();
   cpu::Segments all = segments_of(l, cf);
   all.stream = stream_outputs(3 * x.nbytes());
-  all.bf16_table = x.scalar_type() == torch::kBFloat16 && use_bf16_table(cpu::best_kernels(), x.numel());
+  const cpu::Kernels& k = cpu::best_kernels();
+  const cpu::DType dt = cpu_dtype(x);
+  all.bf16_table = dt == cpu::DType::bf16 && use_bf16_table(k, x.numel());
   const int64_t units = all.end, elems = x.numel();
   // Fixed chunks (by thread count and size) so the reduction order, hence the result, is
   // reproducible run to run.
   const int64_t nchunks =
       units == 0 ? 0 : std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), units, elems / 16384 + 1}));
   std::vector<double> dw(nchunks * C, 0.0), db(nchunks * C, 0.0), da(nchunks, 0.0);
-  const cpu::Kernels& k = cpu::best_kernels();
   const void* xp = x.data_ptr();
   const void* gp = dy.data_ptr();
   void* dxp = need_dx ? dx.data_ptr() : nullptr;
   const float* wp = w.data_ptr<float>();
-  const cpu::DType dt = cpu_dtype(x);
   at::parallel_for(0, nchunks, 1, [&](int64_t cb, int64_t ce) {
     for (int64_t ch = cb; ch < ce; ++ch) {
       cpu::Segments s = all;
