@@ -549,8 +549,15 @@ TEST(FusedDyT, AlphaFoldedIntoTheFitKeepsItsBound) {
 TEST(FusedDyT, NormLayerChoosesTheImplementationAndExplainsRefusals) {
   auto fused = make("dyt", 8, [](NormOptions& o) { o.impl = "fused"; });
   auto aten = make("dyt", 8, [](NormOptions& o) { o.impl = "aten"; });
-  Tensor x = torch::randn({5, 8});
-  EXPECT_LT(max_abs(fused->forward(x), aten->forward(x)), 1e-6);
+  torch::manual_seed(36);
+  Tensor x = 3 * torch::randn({5, 8});
+  // At initialisation (weight 1, bias 0) the two differ by the fp32 fit's bound on tanh, 2e-6
+  // relative (FusedDyT.TanhRelativeErrorWithinItsBoundOverTheWholeFloatRange), plus a rounding or
+  // two of the product and the sum: 2e-6 + 2^-22 relative to ATen's output, on every ISA.
+  Tensor y_fused = fused->forward(x), y_aten = aten->forward(x);
+  EXPECT_TRUE(((y_fused - y_aten).abs() <= (2e-6 + 0x1p-22) * y_aten.abs()).all().item<bool>())
+      << "worst relative difference " << ((y_fused - y_aten).abs() / y_aten.abs()).max().item<double>();
+  EXPECT_GT(max_abs(y_fused, torch::zeros_like(y_fused)), 0.5);  // the comparison is not vacuous
   try {
     fused->forward(x.to(torch::kDouble));
     FAIL() << "float64 has no fused kernel";
