@@ -456,6 +456,36 @@ TEST(FusedDyT, Bf16OpWithItsTableMatchesTheFunctionPath) {
   EXPECT_NEAR(f.dalpha.item<double>(), p.dalpha, 1e-5 * std::abs(p.dalpha) + 1e-3);
 }
 
+// The table decision: automatic by size (AVX2 from 2^18 elements per thread, the plain C++
+// kernels from 2^16, off on AVX-512 and for any tensor shorter than a thread's minimum), and the
+// process-wide override that `dyt bench norm` uses to time both paths in one run.
+TEST(FusedDyT, Bf16TableOverrideDecidesOverTheSize) {
+  if (std::getenv("DYT_CPU_BF16_TABLE")) GTEST_SKIP() << "DYT_CPU_BF16_TABLE is set";
+  const cpu::Kernels& k = cpu::best_kernels();
+  const int64_t threads = at::get_num_threads();
+  if (k.bf16_table_min > 0) {
+    EXPECT_FALSE(dyt_cpu_bf16_table_used(k.bf16_table_min * threads - threads)) << k.isa;
+    EXPECT_TRUE(dyt_cpu_bf16_table_used(k.bf16_table_min * threads)) << k.isa;
+  } else {
+    EXPECT_FALSE(dyt_cpu_bf16_table_used(int64_t{1} << 40)) << k.isa;
+  }
+  dyt_cpu_bf16_table_override(1);
+  EXPECT_TRUE(dyt_cpu_bf16_table_used(16));
+  dyt_cpu_bf16_table_override(0);
+  EXPECT_FALSE(dyt_cpu_bf16_table_used(int64_t{1} << 40));
+  // Either way the bits are the function's (FusedDyT.Bf16TableGivesTheFunctionsBitsForEveryInput).
+  torch::manual_seed(17);
+  Tensor x = (3 * torch::randn({64, 24})).to(torch::kBFloat16), w = torch::randn({24}), b = torch::randn({24});
+  Tensor alpha = torch::full({1}, 0.7);
+  Tensor y0 = dyt_fused(x, alpha, w, b, false);
+  dyt_cpu_bf16_table_override(1);
+  Tensor y1 = dyt_fused(x, alpha, w, b, false);
+  dyt_cpu_bf16_table_override(-1);
+  EXPECT_TRUE(torch::equal(y0, y1));
+  EXPECT_EQ(dyt_cpu_bf16_table_used(16), false);
+  EXPECT_THROW(dyt_cpu_bf16_table_override(2), std::invalid_argument);
+}
+
 // The kernels' two tanh approximations against std::tanh: the fp32 one (used for fp32 tensors)
 // within 2e-6, the bf16 one (bf16 tensors) within 1e-4, 1/20 of bf16's rounding step 2^-9.
 // The bounds are the worst errors measured here (1.44e-6 and 7.2e-5 on Zen 1, scalar and AVX2,

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,8 +97,12 @@ bool stream_outputs(int64_t traffic) {
 
 // Whether the bf16 kernels take tanh from a table (cpu::Segments::bf16_table): where the ISA
 // measured it faster and each thread's share reaches Kernels::bf16_table_min elements.
-// DYT_CPU_BF16_TABLE=0 or 1 forces it off or on, whatever the size (for benchmarks and tests).
+// DYT_CPU_BF16_TABLE=0 or 1 forces it off or on, whatever the size (for benchmarks and tests);
+// dyt_cpu_bf16_table_override, before both, lets one process time the two paths side by side.
+std::atomic<int> bf16_table_override{-1};
+
 bool use_bf16_table(const cpu::Kernels& k, int64_t numel) {
+  if (const int o = bf16_table_override.load(std::memory_order_relaxed); o >= 0) return o == 1;
   static const int mode = [] {
     const char* e = std::getenv("DYT_CPU_BF16_TABLE");
     return e && *e ? (std::string(e) == "0" ? 0 : 1) : -1;
@@ -381,5 +387,12 @@ bool dyt_cuda_compiled() {
 }
 
 std::string dyt_cpu_isa() { return cpu::best_kernels().isa; }
+
+bool dyt_cpu_bf16_table_used(int64_t numel) { return use_bf16_table(cpu::best_kernels(), numel); }
+
+void dyt_cpu_bf16_table_override(int mode) {
+  if (mode < -1 || mode > 1) throw std::invalid_argument("dyt_cpu_bf16_table_override: -1 (automatic), 0 or 1");
+  bf16_table_override.store(mode, std::memory_order_relaxed);
+}
 
 }  // namespace dyt

@@ -38,4 +38,14 @@ bool dyt_cuda_compiled();
 // The CPU instruction set the fused kernels dispatch to ("avx512", "avx2" or "scalar").
 std::string dyt_cpu_isa();
 
+// Whether the fused CPU op takes tanh from its table of all 2^16 bf16 inputs (models/norm/
+// dyt_cpu_impl.h; the function's own bits, faster for long tensors) for a bf16 tensor of `numel`
+// elements. Decided, first to last: the override below; DYT_CPU_BF16_TABLE=0|1; automatically,
+// where this instruction set measured it faster and each thread's share reaches its minimum.
+bool dyt_cpu_bf16_table_used(int64_t numel);
+
+// -1 automatic (the default), 0 off, 1 on; process-wide. For benchmarks that time both paths in
+// one run (`dyt bench norm --dtype bf16 --only dyt/fused:table,dyt/fused:function`).
+void dyt_cpu_bf16_table_override(int mode);
+
 }  // namespace dyt

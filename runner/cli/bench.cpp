@@ -136,6 +136,20 @@ struct NormCase {
   std::string layer, impl;
   std::function<Tensor(const Tensor&)> fwd;
   std::vector<Tensor> params;
+  int bf16_table = -1;  // the fused CPU op's bf16 table forced off (0) or on (1) for this case's calls
+};
+
+// Holds dyt_cpu_bf16_table_override for one timed call (forward, or forward and backward).
+struct Bf16TableMode {
+  explicit Bf16TableMode(int mode) : set(mode >= 0) {
+    if (set) dyt_cpu_bf16_table_override(mode);
+  }
+  ~Bf16TableMode() {
+    if (set) dyt_cpu_bf16_table_override(-1);
+  }
+  Bf16TableMode(const Bf16TableMode&) = delete;
+  Bf16TableMode& operator=(const Bf16TableMode&) = delete;
+  bool set;
 };
 
 std::string ratio(double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? fmt::format("{:.2f}x", a / b) : "-"; }
@@ -159,6 +173,15 @@ int cmd_bench_norm(const BenchNormArgs& a) {
               a.flush ? fmt::format(", caches flushed ({} MiB){}", flusher.bytes() >> 20,
                                     dev.is_cuda() ? ", CUDA events per call" : "").c_str()
                       : "");
+  const std::vector<std::string> known = {"copy",      "layernorm", "rmsnorm",         "dyt",
+                                          "copy/aten", "layernorm/aten", "rmsnorm/aten", "dyt/aten",
+                                          "dyt/fused", "dyt/fused:table", "dyt/fused:function"};
+  for (const auto& o : a.only) {
+    if (std::find(known.begin(), known.end(), o) == known.end())
+      throw ConfigError(Origin{"--only"}, "", unknown_name_message("benchmark case", o, known));
+    if (o.find(':') != std::string::npos && (dev.is_cuda() || dtype != torch::kBFloat16))
+      std::fprintf(stderr, "note: %s skipped: the tanh table is the CPU kernels', for --dtype bf16\n", o.c_str());
+  }
   std::string csv = "layer,impl,device,dtype,tokens,channels,fwd_ms,fwdbwd_ms,fwd_gbps,fwdbwd_gbps\n";
   for (const auto& s : shapes) {
     const auto shape = parse_shape(s);  // (structured bindings cannot be captured in C++17)
@@ -179,19 +202,30 @@ int cmd_bench_norm(const BenchNormArgs& a) {
         {"dyt", "aten", [&](const Tensor& t) { return dyt_aten(t, alpha, w, b, false); }, {alpha, w, b}},
     };
     std::string why;
-    if (dyt_fused_available(dev, dtype, &why))
-      cases.push_back({"dyt", "fused", [&](const Tensor& t) { return dyt_fused(t, alpha, w, b, false); }, {alpha, w, b}});
+    const bool fused = dyt_fused_available(dev, dtype, &why);
+    auto fused_fwd = [&](const Tensor& t) { return dyt_fused(t, alpha, w, b, false); };
+    if (fused)
+      cases.push_back({"dyt", "fused", fused_fwd, {alpha, w, b}});
     else
       std::fprintf(stderr, "note: DyT fused skipped: %s\n", why.c_str());
+    // On request only (--only dyt/fused:table,dyt/fused:function): the CPU bf16 kernels with
+    // their tanh table forced on and off, timed in turn with the rest in the same run.
+    const bool table_cases = fused && !dev.is_cuda() && dtype == torch::kBFloat16;
+    if (table_cases) {
+      cases.push_back({"dyt", "fused:table", fused_fwd, {alpha, w, b}, 1});
+      cases.push_back({"dyt", "fused:function", fused_fwd, {alpha, w, b}, 0});
+    }
     if (!a.only.empty()) {  // --only copy,layernorm,dyt/fused: keep those (the copy always, for the ratios)
       std::vector<NormCase> kept;
       for (auto& c : cases)
         for (const auto& o : a.only)
-          if (c.layer == "copy" || o == c.layer || o == c.layer + "/" + c.impl) {
+          if (c.layer == "copy" || (o == c.layer && c.bf16_table < 0) || o == c.layer + "/" + c.impl) {
             kept.push_back(c);
             break;
           }
       cases = kept;
+    } else if (table_cases) {
+      cases.resize(cases.size() - 2);
     }
 
     std::printf("\n## %lld x %lld (%s, %.1f MiB per tensor)\n\n", static_cast<long long>(T), static_cast<long long>(C),
@@ -215,11 +249,13 @@ int cmd_bench_norm(const BenchNormArgs& a) {
       NormCase& c = cases[i];
       for (auto& p : c.params) p.requires_grad_(true);  // the forward runs under NoGradGuard
       jobs.push_back({i, false, [&c, &x] {
+                        Bf16TableMode mode(c.bf16_table);
                         torch::NoGradGuard ng;
                         c.fwd(x);
                       }});
       if (c.layer != "copy")
         jobs.push_back({i, true, [&c, &xg, &dy] {
+                          Bf16TableMode mode(c.bf16_table);
                           xg.mutable_grad() = Tensor();
                           for (auto& p : c.params) p.mutable_grad() = Tensor();
                           c.fwd(xg).backward(dy);
