@@ -210,7 +210,9 @@ int cmd_bench_norm(const BenchNormArgs& a) {
       std::fprintf(stderr, "note: DyT fused skipped: %s\n", why.c_str());
     // On request only (--only dyt/fused:table,dyt/fused:function): the CPU bf16 kernels with
     // their tanh table forced on and off, timed in turn with the rest in the same run.
-    const bool table_cases = fused && !dev.is_cuda() && dtype == torch::kBFloat16;
+    const bool table_cases = fused && !dev.is_cuda() && dtype == torch::kBFloat16 &&
+                             std::any_of(a.only.begin(), a.only.end(),
+                                         [](const std::string& o) { return o.find(':') != std::string::npos; });
     if (table_cases) {
       cases.push_back({"dyt", "fused:table", fused_fwd, {alpha, w, b}, 1});
       cases.push_back({"dyt", "fused:function", fused_fwd, {alpha, w, b}, 0});
@@ -224,8 +226,6 @@ int cmd_bench_norm(const BenchNormArgs& a) {
             break;
           }
       cases = kept;
-    } else if (table_cases) {
-      cases.resize(cases.size() - 2);
     }
 
     std::printf("\n## %lld x %lld (%s, %.1f MiB per tensor)\n\n", static_cast<long long>(T), static_cast<long long>(C),
